@@ -1,0 +1,40 @@
+"""jazz_nb: Jazz, the local-first relational database that syncs, in Jupyter.
+
+Example:
+    >>> import jazz_nb as jz
+    >>> from jazz_nb import s
+    >>> app = s.define_app({"todos": s.table(title=s.string(), done=s.boolean(default=False))})
+    >>> with jz.create_db(app, app_id="hello") as db:
+    ...     _ = db.insert(app.todos, {"title": "Buy milk"})
+    ...     len(db.df(app.todos))
+    1
+"""
+
+from jazz_nb import schema as s
+from jazz_nb.auth.session import Session
+from jazz_nb.db import Db, WrittenRow, create_db
+from jazz_nb.errors import (
+    AuthError,
+    JazzError,
+    MigrationError,
+    PolicyDenied,
+    PolicyError,
+    ProtocolError,
+    QueryError,
+    SchemaError,
+    TransactionConflict,
+    WriteError,
+    WriteRejected,
+)
+from jazz_nb.query.builder import Query
+from jazz_nb.query.results import Row
+from jazz_nb.writes import Batch, Transaction, WriteHandle
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthError", "Batch", "Db", "JazzError", "MigrationError", "PolicyDenied", "PolicyError",
+    "ProtocolError", "Query", "QueryError", "Row", "SchemaError", "Session", "Transaction",
+    "TransactionConflict", "WriteError", "WriteHandle", "WriteRejected", "WrittenRow",
+    "create_db", "s",
+]

@@ -1,0 +1,369 @@
+"""The ``Db`` facade: writes, one-shot reads, live queries and sessions over one local store.
+
+Example:
+    >>> import jazz_nb as jz
+    >>> from jazz_nb import s
+    >>> app = s.define_app({"todos": s.table(title=s.string(), done=s.boolean(default=False))})
+    >>> db = jz.create_db(app, app_id="doc-app")
+    >>> row = db.insert(app.todos, {"title": "Buy milk"})
+    >>> db.one(app.todos.where(done=False))["title"]
+    'Buy milk'
+    >>> db.close()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+from jazz_nb.auth.session import SYSTEM_PRINCIPAL, Session
+from jazz_nb.errors import JazzError, QueryError, TransactionConflict
+from jazz_nb.query.builder import Query
+from jazz_nb.query.results import Row, rows_from_arrow, run_arrow, to_df
+from jazz_nb.query.sql import CompileContext, Compiled, compile_query
+from jazz_nb.schema.app import App
+from jazz_nb.store.store import Store
+from jazz_nb.store.versions import MonotonicClock, RowVersion, VisibleRow, new_batch_id
+from jazz_nb.writes.batch import Batch, Transaction
+from jazz_nb.writes.handle import BatchTracker, WriteHandle
+from jazz_nb.writes.writer import Operation, Writer, table_name
+
+if TYPE_CHECKING:
+    from jazz_nb.live import LiveQuery
+
+
+@dataclass(eq=False)
+class _Shared:
+    """What every session view of one database shares."""
+
+    store: Store
+    app_id: str
+    clock: MonotonicClock = field(default_factory=MonotonicClock)
+    tracker: BatchTracker = field(default_factory=BatchTracker)
+    closed: bool = False
+    permissions: Any = None  # jazz_nb.policy.Permissions once a bundle is loaded (enforcing)
+
+
+class Db:
+    """A Jazz database: local DuckDB store, writes that apply at once, queries and live frames.
+
+    Create it with ``jz.create_db`` (embedded) — a db without a session is unscoped, like Jazz's
+    backend ``context.db()``; ``db.for_session(session)`` returns a scoped view.
+    """
+
+    def __init__(self, app: App, shared: _Shared, session: Session | None = None) -> None:
+        self.app = app
+        self._shared = shared
+        self.session = session
+        self.live_registry: Any = None  # created by jazz_nb.live on first use
+
+    # -- plumbing -----------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The local DuckDB store (one per database, shared by session views)."""
+        self._check_open()
+        return self._shared.store
+
+    @property
+    def app_id(self) -> str:
+        """The Jazz app id this database belongs to."""
+        return self._shared.app_id
+
+    @property
+    def clock(self) -> MonotonicClock:
+        """The monotonic µs clock stamping this database's writes."""
+        return self._shared.clock
+
+    @property
+    def author(self) -> str:
+        """Principal recorded in ``$createdBy``/``$updatedBy``: the session user or ``jazz:system``."""
+        return self.session.user_id if self.session else SYSTEM_PRINCIPAL
+
+    def _check_open(self) -> None:
+        if self._shared.closed:
+            raise JazzError("this database is closed")
+
+    def authorize(self, op: Operation, table: str, old: VisibleRow | None,
+                  new: dict[str, Any] | None, row_id: str) -> None:
+        """Check a write against the loaded permissions (unscoped dbs may do anything)."""
+        if self.session is not None:
+            from jazz_nb.policy.check import authorize
+
+            authorize(self, op, table, old, new, row_id)
+
+    def row_of(self, version: RowVersion) -> Row:
+        """The user-facing row of a stored version."""
+        schema = self.app.table(version.table)
+        values = {name: col.type.to_python(version.data.get(name))
+                  for name, col in schema.columns.items()}
+        return Row({"id": version.row_id, **values})
+
+    def commit(self, writer: Writer, *, check_conflicts: bool = False) -> WriteHandle:
+        """Apply a writer's staged versions in one store transaction and return the handle."""
+        versions = list(writer.staged.values())
+        store = self.store
+        with store.lock:
+            if check_conflicts:
+                self._check_conflicts(versions)
+            if versions:
+                store.apply(versions, fresh=writer.only_new_rows)
+            self._shared.tracker.settle(writer.batch_id, "local")
+        return WriteHandle(writer.batch_id, self._shared.tracker)
+
+    def _check_conflicts(self, versions: Sequence[RowVersion]) -> None:
+        by_table: dict[str, list[RowVersion]] = {}
+        for version in versions:
+            by_table.setdefault(version.table, []).append(version)
+        for table, members in by_table.items():
+            current = self.store.current(table, [v.row_id for v in members])
+            for version in members:
+                now = current.get(version.row_id)
+                frontier = tuple(sorted(now.frontier)) if now else ()
+                if frontier != tuple(sorted(version.parents)):
+                    raise TransactionConflict(
+                        f"transaction_conflict: row {version.row_id} of table {table!r} changed "
+                        "since the transaction staged its write", table=table,
+                        code="transaction_conflict")
+
+    def _single(self, op: Callable[[Writer], RowVersion]) -> tuple[RowVersion, WriteHandle]:
+        writer = Writer(self, new_batch_id(), "VisibleDirect")
+        with self.store.lock:  # read-modify-write of one row is atomic against other threads
+            version = op(writer)
+            writer.only_new_rows = True  # built on the frontier read under the same lock
+            return version, self.commit(writer)
+
+    # -- writes ----------------------------------------------------------------------------------
+    def insert(self, table: Any, values: Mapping[str, Any], *, id: Any = None,
+               updated_at: int | None = None) -> WrittenRow:
+        """Insert a row; returns it (a ``Row`` with ``.id``, ``.batch_id`` and ``.wait()``).
+
+        Example:
+            >>> # row = db.insert(app.todos, {"title": "Buy milk"}); row.id
+        """
+        version, handle = self._single(lambda w: w.insert(table, values, id=id,
+                                                          updated_at=updated_at))
+        return WrittenRow(self.row_of(version), handle)
+
+    def update(self, table: Any, row_id: Any, changes: Mapping[str, Any], *,
+               updated_at: int | None = None) -> WriteHandle:
+        """Change some columns of a row; ``None`` clears an optional column.
+
+        Example:
+            >>> # db.update(app.todos, row.id, {"done": True})
+        """
+        return self._single(lambda w: w.update(table, row_id, changes, updated_at=updated_at))[1]
+
+    def upsert(self, table: Any, values: Mapping[str, Any], *, id: Any,
+               updated_at: int | None = None) -> WriteHandle:
+        """Update row ``id`` if visible, else insert it under that id.
+
+        Example:
+            >>> # db.upsert(app.todos, {"title": "x"}, id="0190...")
+        """
+        return self._single(lambda w: w.upsert(table, values, id=id, updated_at=updated_at))[1]
+
+    def delete(self, table: Any, row_id: Any, *, updated_at: int | None = None) -> WriteHandle:
+        """Soft-delete a row (it leaves query results; history keeps it).
+
+        Example:
+            >>> # db.delete(app.todos, row.id)
+        """
+        return self._single(lambda w: w.delete(table, row_id, updated_at=updated_at))[1]
+
+    def batch(self) -> Batch:
+        """Several writes, one batch id, all or nothing: ``with db.batch() as b: b.insert(...)``."""
+        self._check_open()
+        return Batch(self)
+
+    def transaction(self) -> Transaction:
+        """An optimistic transaction: ``with db.transaction() as tx: tx.update(...)``."""
+        self._check_open()
+        return Transaction(self)
+
+    def insert_many(self, table: Any, rows: Any) -> WriteHandle:
+        """Insert many rows in one batch: a list of dicts, a DataFrame or an Arrow table.
+
+        Example:
+            >>> # db.insert_many(app.todos, [{"title": f"t{i}"} for i in range(1000)])
+        """
+        if isinstance(rows, pa.Table):
+            rows = rows.to_pylist()
+        elif isinstance(rows, pd.DataFrame):
+            frame = rows.astype(object).where(rows.notna(), None)
+            rows = frame.to_dict("records")
+        with self.batch() as batch:
+            insert = batch._writer.insert
+            name = table_name(table)
+            for values in rows:
+                insert(name, values)
+        assert batch.handle is not None
+        return batch.handle
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _query(self, query: Any) -> Query:
+        if isinstance(query, Query):
+            if query.app is not self.app and query.app.schema_hash != self.app.schema_hash:
+                raise QueryError(f"query on table {query.table!r} belongs to another app schema",
+                                 table=query.table)
+            return query
+        if isinstance(query, str):
+            return self.app[query]
+        raise QueryError(f"expected a query such as app.todos.where(...), got "
+                         f"{type(query).__name__}")
+
+    def compile_context(self) -> CompileContext | None:
+        """The compile context of this view (permissions plug in here)."""
+        from jazz_nb.policy.context import PolicyContext
+
+        return PolicyContext(self.app.schema_hash, self.app, self._shared.permissions,
+                             self.session)
+
+    def compile(self, query: Any, *, only_ids: bool = False) -> Compiled:
+        """Compile a query to one DuckDB statement for this db's session.
+
+        Example:
+            >>> # print(db.compile(app.todos.where(done=False)).sql)
+        """
+        return compile_query(self._query(query), context=self.compile_context(),
+                             only_ids=only_ids)
+
+    def fetch_arrow(self, compiled: Compiled, ids: Sequence[str] | None = None) -> pa.Table:
+        """Run a compiled statement (with ``ids`` bound for ``only_ids`` statements)."""
+        store = self.store
+        with store.lock:
+            return run_arrow(store.conn, compiled, ids=ids)
+
+    def arrow(self, query: Any) -> pa.Table:
+        """The query's result as a ``pyarrow.Table``.
+
+        Example:
+            >>> # db.arrow(app.todos.order_by("title")).num_rows
+        """
+        return self.fetch_arrow(self.compile(query))
+
+    def df(self, query: Any) -> pd.DataFrame:
+        """The query's result as a pandas DataFrame indexed by row ``id``.
+
+        Example:
+            >>> # db.df(app.todos.where(done=False))
+        """
+        return to_df(self.arrow(query))
+
+    def all(self, query: Any) -> list[Row]:
+        """The query's rows as read-only mappings with ``.id``.
+
+        Example:
+            >>> # [r["title"] for r in db.all(app.todos)]
+        """
+        compiled = self.compile(query)
+        return rows_from_arrow(self.fetch_arrow(compiled), compiled)
+
+    def one(self, query: Any) -> Row | None:
+        """The first row of the query (limit 1), or ``None``.
+
+        Example:
+            >>> # db.one(app.todos.where(title="Buy milk"))
+        """
+        rows = self.all(self._query(query).limit(1))
+        return rows[0] if rows else None
+
+    # -- live ------------------------------------------------------------------------------------
+    def live(self, query: Any) -> LiveQuery:
+        """A live query: ``.df`` and ``.arrow`` follow every change, in place.
+
+        Example:
+            >>> # live = db.live(app.todos.where(done=False)); live.df
+        """
+        from jazz_nb.live import LiveQuery
+
+        return LiveQuery(self, self._query(query))
+
+    def subscribe_all(self, query: Any, callback: Callable[..., Any]) -> Any:
+        """Call ``callback(rows, delta)`` now and after every change (Jazz's delta shape).
+
+        Example:
+            >>> # handle = db.subscribe_all(app.todos, lambda rows, delta: print(len(rows)))
+        """
+        from jazz_nb.live import subscribe_all
+
+        return subscribe_all(self, self._query(query), callback)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Apply changes queued from other threads to this thread's live queries now."""
+        from jazz_nb.live import flush_all
+
+        flush_all(self, timeout=timeout)
+
+    # -- sessions and lifecycle -----------------------------------------------------------------
+    def for_session(self, session: Session) -> Db:
+        """A view of the same database scoped to ``session`` (policies apply to it).
+
+        Example:
+            >>> # bob = db.for_session(jz.Session("bob", {"role": "member"}))
+        """
+        if not isinstance(session, Session):
+            raise TypeError("for_session takes a jz.Session(user_id, claims)")
+        return type(self)(self.app, self._shared, session)
+
+    def close(self) -> None:
+        """Close the store (every session view of it)."""
+        if not self._shared.closed:
+            if self.live_registry is not None:
+                self.live_registry.close_all()
+            self._shared.store.close()
+            self._shared.closed = True
+
+    def __enter__(self) -> Db:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        who = self.session.user_id if self.session else "unscoped"
+        state = "closed" if self._shared.closed else "open"
+        return f"<jazz_nb.Db app_id={self.app_id!r} {who} {state}>"
+
+
+class WrittenRow(Row):
+    """The row an insert stored, with its write handle (``.batch_id``, ``.wait(tier)``)."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, values: Mapping[str, Any], handle: WriteHandle) -> None:
+        super().__init__(values)
+        self.handle = handle
+
+    @property
+    def batch_id(self) -> str:
+        """The batch the insert belongs to."""
+        return self.handle.batch_id
+
+    def wait(self, tier: str = "local", timeout: float | None = 10.0) -> WrittenRow:
+        """Block until the insert is durable at ``tier``; returns the row."""
+        self.handle.wait(tier, timeout)  # type: ignore[arg-type]
+        return self
+
+
+def create_db(app: App, *, app_id: str, path: str | None = None,
+              session: Session | None = None, permissions: Any = None) -> Db:
+    """An embedded database for ``app``: in memory, or in the DuckDB file ``path``.
+
+    Example:
+        >>> # db = jz.create_db(app, app_id="my-app", path="todo.duckdb")
+    """
+    if not isinstance(app, App):
+        raise TypeError("create_db takes an app from s.define_app(...)")
+    shared = _Shared(Store(app, path), app_id)
+    if permissions is not None:  # a loaded bundle: session-scoped views enforce it
+        from jazz_nb.policy.bundle import Permissions
+
+        if not isinstance(permissions, Permissions):
+            permissions = Permissions.from_json(permissions)
+        shared.permissions = permissions.bind(app)
+    return Db(app, shared, session)
+

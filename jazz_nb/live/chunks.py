@@ -1,0 +1,224 @@
+"""Arrow columns as lists of chunks that new versions share with old ones.
+
+A live result's Arrow table is immutable: a change makes a *new* table. To make that cheap, each
+column is split into chunks of about ``CHUNK_ROWS`` rows; a cell update rebuilds only the chunks
+it touches, and inserts, deletes and moves are expressed as a splice plan (a list of pieces,
+each a run of old rows or of new rows) that re-uses zero-copy slices of the old chunks. Runs of
+small chunks left by many splices are merged back into full ones.
+
+Example:
+    >>> import pyarrow as pa
+    >>> old = pa.chunked_array([pa.array([1, 2, 3, 4])])
+    >>> new = splice(old, [Piece(OLD, 0, 1), Piece(NEW, 0, 1), Piece(OLD, 2, 4)],
+    ...              pa.chunked_array([pa.array([9])]))
+    >>> new.to_pylist()
+    [1, 9, 3, 4]
+    >>> replace_cells(new, [0], pa.array([7])).to_pylist()
+    [7, 9, 3, 4]
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+
+CHUNK_ROWS = 16_384
+OLD, NEW = 0, 1
+
+
+class Piece(NamedTuple):
+    """Rows ``start:stop`` of the old column (``source=OLD``) or of the new rows (``NEW``)."""
+
+    source: int
+    start: int
+    stop: int
+
+
+def _bounds(col: pa.ChunkedArray) -> list[int]:
+    out = [0]
+    for chunk in col.iterchunks():
+        out.append(out[-1] + len(chunk))
+    return out
+
+
+def _slices(col: pa.ChunkedArray, bounds: list[int], start: int, stop: int) -> list[pa.Array]:
+    """Zero-copy slices of the chunks covering rows ``start:stop``."""
+    out = []
+    i = max(bisect.bisect_right(bounds, start) - 1, 0)
+    while start < stop:
+        while bounds[i + 1] <= start:
+            i += 1
+        lo = start - bounds[i]
+        take = min(stop, bounds[i + 1]) - start
+        chunk = col.chunk(i)
+        out.append(chunk if lo == 0 and take == len(chunk) else chunk.slice(lo, take))
+        start += take
+    return out
+
+
+def rechunk(col: pa.ChunkedArray | pa.Array, rows: int | None = None) -> pa.ChunkedArray:
+    """Split into chunks of ``rows`` rows (zero-copy slices of the combined array)."""
+    rows = rows or CHUNK_ROWS
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    n = len(col)
+    if n == 0:
+        return pa.chunked_array([], type=col.type)
+    return pa.chunked_array([col.slice(i, rows) for i in range(0, n, rows)], type=col.type)
+
+
+def compact(chunks: list[pa.Array], rows: int | None = None) -> list[pa.Array]:
+    """Merge runs of small chunks (below a quarter of ``rows``) into chunks of ~``rows``.
+
+    Full-size chunks are kept as they are, so they stay shared with earlier versions.
+    """
+    rows = rows or CHUNK_ROWS
+    small = max(rows // 4, 1)
+    if sum(1 for c in chunks if len(c) < small) < 8:
+        return chunks
+    out: list[pa.Array] = []
+    run: list[pa.Array] = []
+    run_rows = 0
+
+    def close() -> None:
+        nonlocal run, run_rows
+        if len(run) == 1:
+            out.append(run[0])
+        elif run:
+            out.append(pa.concat_arrays(run))
+        run, run_rows = [], 0
+
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        if len(chunk) >= small:
+            close()
+            out.append(chunk)
+            continue
+        run.append(chunk)
+        run_rows += len(chunk)
+        if run_rows >= rows:
+            close()
+    close()
+    return out
+
+
+def splice(col: pa.ChunkedArray, plan: Sequence[Piece], new: pa.ChunkedArray,
+           rows: int | None = None) -> pa.ChunkedArray:
+    """The column laid out by ``plan`` (pieces of ``col`` and of ``new``), sharing chunks."""
+    if new.type != col.type:
+        new = new.cast(col.type)
+    cols = (col, new)
+    bounds = (_bounds(col), _bounds(new))
+    chunks: list[pa.Array] = []
+    for piece in plan:
+        if piece.stop > piece.start:
+            chunks.extend(_slices(cols[piece.source], bounds[piece.source], piece.start,
+                                  piece.stop))
+    return pa.chunked_array(compact(chunks, rows), type=col.type)
+
+
+def build_plan(n_old: int, removed: np.ndarray, inserted: np.ndarray) -> list[Piece]:
+    """The splice plan that removes old rows at ``removed`` (sorted) and puts new rows
+    ``0..k-1`` at final positions ``inserted`` (sorted); other rows keep their order.
+
+    Example:
+        >>> [tuple(p) for p in build_plan(4, np.array([1]), np.array([0, 3]))]
+        [(1, 0, 1), (0, 0, 1), (0, 2, 3), (1, 1, 2), (0, 3, 4)]
+    """
+    segments: list[list[int]] = []
+    start = 0
+    for r in removed.tolist():
+        if r > start:
+            segments.append([start, r])
+        start = r + 1
+    if start < n_old:
+        segments.append([start, n_old])
+    plan: list[Piece] = []
+
+    def emit(piece: Piece) -> None:
+        if plan and plan[-1].source == piece.source and plan[-1].stop == piece.start:
+            plan[-1] = Piece(piece.source, plan[-1].start, piece.stop)
+        else:
+            plan.append(piece)
+
+    seg = 0
+    final = 0
+    for j, at in enumerate(inserted.tolist()):
+        need = at - final
+        while need > 0:
+            a, b = segments[seg]
+            take_rows = min(need, b - a)
+            emit(Piece(OLD, a, a + take_rows))
+            need -= take_rows
+            if a + take_rows == b:
+                seg += 1
+            else:
+                segments[seg][0] = a + take_rows
+        emit(Piece(NEW, j, j + 1))
+        final = at + 1
+    for a, b in segments[seg:]:
+        emit(Piece(OLD, a, b))
+    return plan
+
+
+def take(col: pa.ChunkedArray, new: pa.ChunkedArray, src: np.ndarray,
+         rows: int | None = None) -> pa.ChunkedArray:
+    """The column as ``concat(col, new)[src]`` (a full copy; for large reorders)."""
+    if new.type != col.type:
+        new = new.cast(col.type)
+    both = pa.chunked_array([*col.chunks, *new.chunks], type=col.type)
+    return rechunk(both.take(pa.array(src, type=pa.int64())), rows)
+
+
+def replace_cells(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray,
+                  values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    """A new version of ``col`` with ``col[positions[i]] = values[i]``; only the chunks that
+    hold a changed position are rebuilt, the others are shared."""
+    return replace_cells_in(col, positions, values)[0]
+
+
+def replace_cells_in(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray,
+                     values: pa.Array | pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
+    """``replace_cells`` plus the indexes of the chunks it rebuilt."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if values.type != col.type:
+        values = values.cast(col.type)
+    positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) == 0:
+        return col, []
+    bounds = np.asarray(_bounds(col), dtype=np.int64)
+    which = np.searchsorted(bounds, positions, side="right") - 1
+    order = np.lexsort((positions, which))
+    chunks = list(col.chunks)
+    rebuilt: list[int] = []
+    i = 0
+    while i < len(order):
+        c = int(which[order[i]])
+        j = i
+        while j < len(order) and which[order[j]] == c:
+            j += 1
+        chunk = chunks[c]
+        base = int(bounds[c])
+        pieces: list[pa.Array] = []
+        cursor = 0
+        for k in order[i:j]:
+            p = int(positions[k]) - base
+            if p < cursor:  # the same position twice: the later value wins
+                pieces[-1] = values.slice(int(k), 1)
+                continue
+            if p > cursor:
+                pieces.append(chunk.slice(cursor, p - cursor))
+            pieces.append(values.slice(int(k), 1))
+            cursor = p + 1
+        if cursor < len(chunk):
+            pieces.append(chunk.slice(cursor))
+        chunks[c] = pa.concat_arrays(pieces)
+        rebuilt.append(c)
+        i = j
+    return pa.chunked_array(chunks, type=col.type), rebuilt

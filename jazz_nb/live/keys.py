@@ -1,0 +1,185 @@
+"""Where is row ``id`` in a live result? A sorted array of 64-bit id keys, kept up to date.
+
+A live query needs the positions of the few rows a write touched, in a result of maybe a
+million rows, and must keep that answer right while rows are inserted, deleted and moved. A
+Python dict from id to position would cost O(n) Python work after every insert or delete (all
+later positions shift); a pandas ``Index`` lookup rebuilds its hash table after every change.
+``PositionIndex`` keeps two numpy arrays instead — the 64-bit keys of all ids, sorted, and the
+position of each — and shifts positions with a few vectorised passes (O(n) numpy, no Python
+loop). Lookups are binary searches, verified against the real ids, so key collisions are
+harmless.
+
+Keys: canonical lowercase UUID strings (what the store issues) use their last 64 bits (random in
+UUIDv7 and UUIDv4), parsed vectorised from the Arrow buffers; anything else gets pandas'
+stable 64-bit hash.
+
+Example:
+    >>> import pyarrow as pa
+    >>> ids = pa.array(["0190a0e0-0000-7000-8000-000000000001",
+    ...                 "0190a0e0-0000-7000-8000-000000000002"])
+    >>> index = PositionIndex(ids)
+    >>> index.lookup(["0190a0e0-0000-7000-8000-000000000002", "nope"]).tolist()
+    [1, -1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+# the last 16 hex digits of "xxxxxxxx-xxxx-xxxx-XXXX-XXXXXXXXXXXX"
+_KEY_CHARS = np.array([19, 20, 21, 22, *range(24, 36)], dtype=np.int64)
+_SHIFTS = np.arange(60, -4, -4, dtype=np.uint64)
+_DASHES = np.array([8, 13, 18, 23], dtype=np.int64)
+
+
+def _as_string_array(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    elif not isinstance(ids, pa.Array):
+        ids = pa.array(list(ids), type=pa.string())
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        ids = pc.cast(ids, pa.string())
+    return ids
+
+
+def id_keys(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
+    """64-bit keys of row ids (vectorised; equal ids always get equal keys).
+
+    Example:
+        >>> hex(int(id_keys(["0190a0e0-0000-7000-8000-00000000002a"])[0]))
+        '0x800000000000002a'
+    """
+    arr = _as_string_array(ids)
+    n = len(arr)
+    if n == 0:
+        return np.empty(0, dtype=np.uint64)
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=off_type)[arr.offset:arr.offset + n + 1]
+    data = (np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None
+            else np.zeros(0, dtype=np.uint8))
+    starts = offsets[:-1].astype(np.int64)
+    canonical = np.diff(offsets) == 36
+    if arr.null_count:
+        canonical &= arr.is_valid().to_numpy(zero_copy_only=False)
+    keys = np.zeros(n, dtype=np.uint64)
+    if canonical.any():
+        rows = np.flatnonzero(canonical)
+        base = starts[rows][:, None]
+        nibbles = _HEX[data[base + _KEY_CHARS]]
+        hex_ok = (nibbles != 255).all(axis=1)
+        hex_ok &= (data[base + _DASHES] == ord("-")).all(axis=1)
+        hex_ok &= (_HEX[data[base + np.arange(8)]] != 255).all(axis=1)
+        good = rows[hex_ok]
+        keys[good] = (nibbles[hex_ok].astype(np.uint64) << _SHIFTS).sum(axis=1, dtype=np.uint64)
+        canonical[rows[~hex_ok]] = False
+    if not canonical.all():
+        other = np.flatnonzero(~canonical)
+        values = np.asarray(arr.take(pa.array(other)).to_pylist(), dtype=object)
+        values[pd.isna(values)] = ""
+        keys[other] = pd.util.hash_array(values, categorize=False)
+    return keys
+
+
+class PositionIndex:
+    """Positions of row ids in an ordered result; supports splicing without a rebuild.
+
+    ``ids`` is the result's id column in result order (kept by reference to verify lookups;
+    call ``set_ids`` with the new column after each change).
+    """
+
+    def __init__(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        keys = id_keys(ids)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._pos = order.astype(np.int64)
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the index arrays."""
+        return self._keys.nbytes + self._pos.nbytes
+
+    def set_ids(self, ids: pa.Array | pa.ChunkedArray) -> None:
+        """The id column after a change (same order as the positions)."""
+        self._ids = ids
+
+    def _candidates(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.searchsorted(self._keys, keys, side="left")
+        hi = np.searchsorted(self._keys, keys, side="right")
+        return lo, hi
+
+    def lookup(self, ids: Sequence[str] | pa.Array) -> np.ndarray:
+        """Position of each id, or -1 when it is not in the result."""
+        return self.positions(self.slots(ids))
+
+    def positions(self, slots: np.ndarray) -> np.ndarray:
+        """Positions of the rows at ``slots`` (from ``slots``); -1 stays -1."""
+        out = np.full(len(slots), -1, dtype=np.int64)
+        found = slots >= 0
+        out[found] = self._pos[slots[found]]
+        return out
+
+    def slots(self, ids: Sequence[str] | pa.Array) -> np.ndarray:
+        """Index into the sorted key array of each id, or -1 (used to remove entries)."""
+        arr = _as_string_array(ids)
+        keys = id_keys(arr)
+        lo, hi = self._candidates(keys)
+        out = np.full(len(keys), -1, dtype=np.int64)
+        hit = np.flatnonzero(hi > lo)
+        if len(hit) == 0:
+            return out
+        single = hit[hi[hit] - lo[hit] == 1]
+        if len(single):
+            positions = self._pos[lo[single]]
+            got = self._ids.take(pa.array(positions))
+            same = pc.equal(pc.cast(got, arr.type), arr.take(pa.array(single)))
+            same = same.fill_null(False).to_numpy(zero_copy_only=False)
+            out[single[same]] = lo[single][same]
+        for i in hit[hi[hit] - lo[hit] > 1]:  # key collision: compare each candidate
+            want = arr[int(i)].as_py()
+            for slot in range(int(lo[i]), int(hi[i])):
+                if self._ids[int(self._pos[slot])].as_py() == want:
+                    out[i] = slot
+                    break
+        return out
+
+    def splice(self, removed_slots: np.ndarray, removed_pos: np.ndarray,
+               inserted_pos: np.ndarray, inserted_ids: pa.Array | Sequence[str]) -> None:
+        """Remove the rows at ``removed_pos`` (old positions; their ``removed_slots`` from
+        ``slots``), then insert ``inserted_ids`` at final positions ``inserted_pos``.
+
+        Rows not removed keep their relative order (the result's own order guarantees it).
+        """
+        removed_pos = np.sort(np.asarray(removed_pos, dtype=np.int64))
+        inserted_pos = np.asarray(inserted_pos, dtype=np.int64)
+        keys, pos = self._keys, self._pos
+        if len(removed_slots):
+            keep = np.ones(len(keys), dtype=bool)
+            keep[np.asarray(removed_slots, dtype=np.int64)] = False
+            keys, pos = keys[keep], pos[keep]
+        if len(removed_pos):
+            pos = pos - np.searchsorted(removed_pos, pos)
+        if len(inserted_pos):
+            order = np.argsort(inserted_pos, kind="stable")
+            ins_sorted = inserted_pos[order]
+            # after removal, the j-th inserted row goes before intermediate row ins[j] - j
+            gaps = ins_sorted - np.arange(len(ins_sorted))
+            pos = pos + np.searchsorted(gaps, pos, side="right")
+            new_keys = id_keys(inserted_ids)
+            by_key = np.argsort(new_keys, kind="stable")
+            new_keys = new_keys[by_key]
+            at = np.searchsorted(keys, new_keys)
+            keys = np.insert(keys, at, new_keys)
+            pos = np.insert(pos, at, inserted_pos[by_key])
+        self._keys, self._pos = keys, pos

@@ -1,0 +1,658 @@
+"""``LiveQuery``: a query result kept current, incrementally, as an Arrow table and a DataFrame.
+
+State: the result as an Arrow table in result order (columns chunked, versions share unchanged
+chunks), a ``PositionIndex`` (row id → position) and, once ``.df`` is read, a ``FrameMirror``.
+
+A flush turns queued row ids into one change:
+
+1. candidates — changed root rows plus root rows linked to changed included rows (``deps``);
+2. re-evaluation of just those ids in DuckDB (the query compiled ``only_ids``, no window);
+3. classification — removed (no longer match), added (new), updated (which columns), moved
+   (a sort key changed and the row no longer fits between its neighbours);
+4. placement — new and moved rows are placed by binary search on the sort keys (``order``);
+5. apply — one splice of every column if rows were added/removed/moved, then cell writes.
+
+Ordered windows (``limit``/``offset``) re-run the window only, and only when a change can
+reach it; a queue overflow or an order we cannot replay falls back to re-running the query and
+diffing ids (still applied as one splice).
+
+Example:
+    >>> import jazz_nb as jz
+    >>> from jazz_nb import s
+    >>> app = s.define_app({"todos": s.table(title=s.string(), done=s.boolean(default=False))})
+    >>> db = jz.create_db(app, app_id="live-doc")
+    >>> live = db.live(app.todos.where(done=False))
+    >>> frame = live.df
+    >>> row = db.insert(app.todos, {"title": "Buy milk"})
+    >>> frame is live.df, list(frame["title"]), live.last_delta.added == (row.id,)
+    (True, ['Buy milk'], True)
+    >>> db.close()
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jazz_nb.errors import JazzError
+from jazz_nb.live import chunks as ch
+from jazz_nb.live import order
+from jazz_nb.live.delta import Delta
+from jazz_nb.live.deps import Dependencies
+from jazz_nb.live.frame import FrameMirror
+from jazz_nb.live.keys import PositionIndex
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from jazz_nb.query.builder import Query
+
+log = logging.getLogger("jazz_nb.live")
+
+MAX_PENDING = 50_000  # queued row ids from other threads before falling back to a re-query
+MAX_ROUNDS = 20  # flush rounds in one call when callbacks keep writing
+
+
+@dataclass
+class _Change:
+    """One flush's effect on the result, ready to apply."""
+
+    removed_pos: np.ndarray  # old positions leaving (removed and moved), sorted
+    removed_slots: np.ndarray  # their PositionIndex slots
+    inserted_pos: np.ndarray  # final positions of inserted rows (added and moved), sorted
+    inserted: pa.Table | None  # those rows, in final order
+    updates: dict[str, tuple[np.ndarray, pa.Array]]  # column -> (final positions, values)
+    delta: Delta
+    reset: pa.Table | None = None  # a whole new result (full refresh of a small window)
+
+    @property
+    def structural(self) -> bool:
+        return len(self.removed_pos) > 0 or len(self.inserted_pos) > 0
+
+
+@dataclass
+class _Shape:
+    """What a query needs to be maintained: statements, sort keys, hidden columns."""
+
+    public: list[str]
+    hidden: list[str]
+    keys: list[order.SortKey]
+    windowed: bool
+    limit: int | None
+    offset: int
+    full: Any  # Compiled, with window
+    only_ids: Any  # Compiled, restricted to $jz_ids, no window
+    public_compiled: Any  # Compiled of the user's query (for Row objects)
+    columns: list[str] = field(default_factory=list)
+
+
+def _shape(db: Any, query: Query) -> _Shape:
+    public_compiled = db.compile(query)
+    public = [c.name for c in public_compiled.columns]
+    sort_cols = [k.column for k in query.ordering]
+    hidden = [c for c in dict.fromkeys(sort_cols) if c not in public]
+    work = query
+    if hidden:
+        base = query.selection if query.selection is not None else ("*",)
+        work = query.select(*base, *hidden)
+    keys = []
+    for key in query.ordering:
+        column = query.column(key.column)
+        desc = key.direction == "desc"
+        keys.append(order.SortKey(key.column, desc, column.nullable and not desc))
+    if all(k.column != "id" for k in query.ordering):
+        keys.append(order.SortKey("id"))
+    full = db.compile(work)
+    return _Shape(public, hidden, keys, query.row_limit is not None or bool(query.row_offset),
+                  query.row_limit, query.row_offset or 0, full, db.compile(work, only_ids=True),
+                  public_compiled, [c.name for c in full.columns])
+
+
+def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Elementwise 'same value' (nulls equal nulls, NaN equals NaN, nested compared deeply)."""
+    if len(a) == 0:
+        return np.zeros(0, dtype=bool)
+    typ = a.type
+    if pa.types.is_nested(typ) or pa.types.is_dictionary(typ):
+        return np.array([x == y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)],
+                        dtype=bool)
+    same = pc.equal(a, b).fill_null(False)
+    both_null = pc.and_(a.is_null(), b.is_null())
+    same = pc.or_(same, both_null)
+    if pa.types.is_floating(typ):
+        same = pc.or_(same, pc.and_(pc.is_nan(a).fill_null(False),
+                                    pc.is_nan(b).fill_null(False)))
+    return same.to_numpy(zero_copy_only=False)
+
+
+def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return col.chunk(0)
+        return col.combine_chunks() if col.num_chunks else pa.array([], type=col.type)
+    return col
+
+
+class LiveQuery:
+    """A live query: ``.df`` (one DataFrame object, reconciled in place) and ``.arrow``
+    (immutable table versions sharing unchanged chunks) follow every committed change.
+
+    Create it with ``db.live(query)``; use it as a context manager or ``close()`` it.
+    Writes made on this thread show up before the write call returns; changes committed on
+    other threads are queued and applied at the next flush (the kernel's IO loop in Jupyter,
+    ``wait_for`` or ``db.flush()`` elsewhere).
+    """
+
+    def __init__(self, db: Any, query: Query, *, frame: bool = True,
+                 flush_interval: float = 0.1) -> None:
+        from jazz_nb.live.registry import registry_for
+
+        self.db = db
+        self.query = query
+        self.flush_interval = flush_interval
+        self.owner = threading.get_ident()
+        self.created_at = time.time()
+        self.version = 0
+        self.last_delta: Delta = Delta()
+        self.errors: collections.deque[BaseException] = collections.deque(maxlen=20)
+        self.error: BaseException | None = None
+        self.flushes = 0
+        self._callbacks: list[Callable[[LiveQuery, Delta], Any]] = []
+        self._pending: dict[str, set[str]] = {}
+        self._pending_count = 0
+        self._pending_full = False
+        self._lock = threading.Lock()
+        self._event = threading.Event()
+        self._flushing = False
+        self._closed = False
+        self._want_frame = frame
+        self._mirror: FrameMirror | None = None
+        self._arrow_cache: tuple[int, pa.Table] | None = None
+        self._shape = _shape(db, query)
+        self._deps = Dependencies(db, query)
+        self._registry = registry_for(db)
+        with db.store.lock:  # no commit between the first read and listening
+            self._table = self._fetch_full()
+            self._index = PositionIndex(self._table.column("id"))
+            self._registry.add(self)
+
+    # -- public API ------------------------------------------------------------------------------
+    @property
+    def df(self) -> pd.DataFrame:
+        """The result as a pandas DataFrame indexed by ``id`` — always the same object.
+
+        Treat it as read-only (writes go through the db). A Series or slice taken from it is a
+        snapshot under Copy-on-Write; the frame itself stays live.
+        """
+        self._check_open()
+        if self._mirror is None:
+            self._mirror = FrameMirror(self.arrow)
+        return self._mirror.df
+
+    @property
+    def arrow(self) -> pa.Table:
+        """The current result as an immutable ``pyarrow.Table`` (a new object per version)."""
+        cached = self._arrow_cache
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        table = self._table.select(self._shape.public) if self._shape.hidden else self._table
+        self._arrow_cache = (self.version, table)
+        return table
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """Arrow PyCapsule stream of the current version (polars, DuckDB, pyarrow read it)."""
+        return self.arrow.__arrow_c_stream__(requested_schema)
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    @property
+    def ids(self) -> list[str]:
+        """Row ids in result order."""
+        return self._table.column("id").to_pylist()
+
+    @property
+    def status(self) -> str:
+        """``"live"``, ``"pending"`` (changes queued), ``"error"`` or ``"closed"``."""
+        if self._closed:
+            return "closed"
+        if self.error is not None:
+            return "error"
+        return "pending" if self._pending_count or self._pending_full else "live"
+
+    @property
+    def table(self) -> str:
+        """The queried table."""
+        return self.query.table
+
+    @property
+    def sql(self) -> str:
+        """The compiled SQL of the query."""
+        return self._shape.public_compiled.sql
+
+    def on_change(self, callback: Callable[..., Any]) -> Callable[[], None]:
+        """Call ``callback(live, delta)`` after every flush that changed the result (once per
+        flush, on this live query's thread); returns a function that removes it."""
+        self._callbacks.append(callback)
+
+        def remove() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return remove
+
+    def flush(self) -> Delta | None:
+        """Apply queued changes now (must run on the thread that created the live query)."""
+        if self._closed:
+            return None
+        if threading.get_ident() != self.owner:
+            raise JazzError("a live query is flushed on the thread that created it")
+        if self._flushing:
+            return None
+        self._flushing = True
+        last = None
+        try:
+            for _ in range(MAX_ROUNDS):
+                with self._lock:
+                    pending, full = self._pending, self._pending_full
+                    self._pending, self._pending_count, self._pending_full = {}, 0, False
+                    self._event.clear()
+                if not pending and not full:
+                    break
+                delta = self._run(pending, full)
+                if delta:
+                    last = delta
+                    self._notify(delta)
+        finally:
+            self._flushing = False
+        return last
+
+    def wait_for(self, predicate: Callable[[LiveQuery], Any], timeout: float = 5.0) -> bool:
+        """Flush until ``predicate(live)`` is true; ``TimeoutError`` after ``timeout`` seconds.
+
+        Example: ``live.wait_for(lambda lq: len(lq.df) == 3, timeout=2)``
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self.flush()
+            if predicate(self):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"live query on {self.table!r}: condition not met within "
+                                   f"{timeout} s (status {self.status}, {len(self)} rows)")
+            self._event.wait(min(left, 0.5))
+
+    def refresh(self) -> Delta | None:
+        """Re-run the whole query and reconcile (normally never needed)."""
+        with self._lock:
+            self._pending_full = True
+        return self.flush()
+
+    def close(self) -> None:
+        """Stop following changes (the frame keeps its last content)."""
+        if not self._closed:
+            self._closed = True
+            self._registry.discard(self)
+            self._callbacks.clear()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._closed
+
+    def __enter__(self) -> LiveQuery:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<LiveQuery {self.query!r}: {len(self)} rows, {self.status}, "
+                f"v{self.version}>")
+
+    def _repr_html_(self) -> str:
+        from jazz_nb.notebook.html import live_html
+
+        return live_html(self)
+
+    def _ipython_display_(self) -> None:
+        from jazz_nb.notebook.widgets import display_live
+
+        display_live(self)
+
+    # -- change intake (any thread) -------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JazzError(f"this live query on table {self.table!r} is closed")
+
+    def _receive(self, tables: dict[str, tuple[str, ...]]) -> bool:
+        """Queue a committed change set; returns whether it concerns this query."""
+        relevant = {t: ids for t, ids in tables.items() if t in self._deps.tables}
+        if not relevant and not self._depends_on_everything():
+            return False
+        with self._lock:
+            if not relevant:
+                self._pending_full = True
+            for table, ids in relevant.items():
+                before = len(self._pending.setdefault(table, set()))
+                self._pending[table].update(ids)
+                self._pending_count += len(self._pending[table]) - before
+            if self._pending_count > MAX_PENDING:
+                self._pending, self._pending_count, self._pending_full = {}, 0, True
+            self._event.set()
+        return True
+
+    def _depends_on_everything(self) -> bool:
+        # with a session, row policies may read any table (inherits, exists): re-query
+        return self.db.compile_context() is not None and getattr(
+            self.db, "session", None) is not None
+
+    # -- flushing (owner thread) -----------------------------------------------------------------
+    def _notify(self, delta: Delta) -> None:
+        for callback in list(self._callbacks):
+            try:
+                callback(self, delta)
+            except Exception as err:  # a failing callback must not break the others
+                self.errors.append(err)
+                log.exception("live query on %r: on_change callback %r failed", self.table,
+                              callback)
+
+    def _run(self, pending: dict[str, set[str]], full: bool) -> Delta | None:
+        try:
+            change = self._compute(pending, full)
+            if change is None:
+                self.error = None
+                return None
+            self._apply(change)
+            self.error = None
+        except Exception as err:
+            self.error = err
+            self.errors.append(err)
+            log.exception("live query on %r failed to apply a change", self.table)
+            with self._lock:
+                self._pending_full = True  # try again from scratch at the next flush
+            return None
+        self.flushes += 1
+        return change.delta
+
+    def _fetch_full(self) -> pa.Table:
+        table = self.db.fetch_arrow(self._shape.full)
+        return pa.table([ch.rechunk(c) for c in table.columns], schema=table.schema)
+
+    def _fetch_ids(self, ids: list[str]) -> pa.Table:
+        table = self.db.fetch_arrow(self._shape.only_ids, ids)
+        if table.schema != self._table.schema:
+            table = table.cast(self._table.schema)
+        return table
+
+    def _compute(self, pending: dict[str, set[str]], full: bool) -> _Change | None:
+        if full:
+            return self._diff(self._fetch_full())
+        candidates = self._deps.candidates(pending, self._table)
+        if not candidates:
+            return None
+        if self._shape.windowed:
+            if not self._window_reached(candidates, pending):
+                return None
+            return self._diff(self._fetch_full())
+        return self._incremental(candidates)
+
+    def _window_reached(self, candidates: list[str], pending: dict[str, set[str]]) -> bool:
+        """Whether a change can alter the window (else skip the re-query)."""
+        if self._shape.offset:
+            return True
+        inside = self._index.lookup(candidates) >= 0
+        if inside.any():
+            return True
+        if self.query.table not in pending:
+            return False  # included rows of rows outside the window
+        fetched = self._fetch_ids(candidates)
+        if fetched.num_rows == 0:
+            return False
+        n = self._table.num_rows
+        if self._shape.limit is None or n < self._shape.limit:
+            return True
+        try:
+            points = order.insertion_points(self._table, self._shape.keys, fetched)
+        except order.Unsortable:
+            return True
+        return bool((points < n).any())
+
+    def _incremental(self, candidates: list[str]) -> _Change | None:
+        fetched = self._fetch_ids(candidates)
+        cand = pa.array(candidates, type=pa.string())
+        cand_slots = self._index.slots(cand)
+        fetched_ids = _flat(fetched.column("id"))
+        f_slots = self._index.slots(fetched_ids)
+        f_pos = self._index.positions(f_slots)
+        still = pc.is_in(cand, value_set=fetched_ids).to_numpy(zero_copy_only=False)
+        gone = np.flatnonzero((cand_slots >= 0) & ~still)
+        removed_slots = cand_slots[gone]
+        removed_pos = self._index.positions(removed_slots)
+        common = np.flatnonzero(f_pos >= 0)
+        added = np.flatnonzero(f_pos < 0)
+        changed = self._changed_columns(f_pos[common], fetched, common)
+        # moves: rows whose sort key changed
+        sort_cols = {k.column for k in self._shape.keys}
+        key_changed = np.zeros(len(common), dtype=bool)
+        for name in sort_cols & set(changed):
+            key_changed |= changed[name]
+        moved = common[key_changed]
+        if len(moved):
+            moved = self._really_moved(moved, f_pos, fetched, len(added) + len(removed_pos) > 0)
+        if not (len(removed_pos) or len(added) or len(moved) or
+                any(m.any() for m in changed.values())):
+            return None
+        moved_set = set(moved.tolist())
+        leaving_pos = np.concatenate([removed_pos, f_pos[moved]])
+        leaving_slots = np.concatenate([removed_slots, f_slots[moved]])
+        order_ = np.argsort(leaving_pos, kind="stable")
+        leaving_pos, leaving_slots = leaving_pos[order_], leaving_slots[order_]
+        entering = np.sort(np.concatenate([added, moved]))  # fetched rows, in result order
+        inserted = fetched.take(pa.array(entering, type=pa.int64())) if len(entering) else None
+        inserted_pos = np.zeros(0, dtype=np.int64)
+        if inserted is not None:
+            try:
+                points = order.insertion_points(self._table, self._shape.keys, inserted)
+            except order.Unsortable:
+                return self._diff(self._fetch_full())
+            kept_before = points - np.searchsorted(leaving_pos, points, side="left")
+            inserted_pos = kept_before + np.arange(len(entering))
+        # cell updates of rows that stay in place
+        stay = np.array([i for i in range(len(common)) if common[i] not in moved_set],
+                        dtype=np.int64)
+        final_of_old = _remap(leaving_pos, inserted_pos)
+        updates: dict[str, tuple[np.ndarray, pa.Array]] = {}
+        upd_cols: dict[int, list[str]] = {}
+        for name, mask in changed.items():
+            rows = stay[mask[stay]] if len(stay) else stay
+            if not len(rows):
+                continue
+            positions = final_of_old(f_pos[common[rows]])
+            values = _flat(fetched.column(name)).take(pa.array(common[rows], type=pa.int64()))
+            updates[name] = (positions, values)
+            for r, p in zip(common[rows].tolist(), positions.tolist(), strict=True):
+                upd_cols.setdefault(r, []).append(name)
+                del p
+        delta = self._delta(fetched_ids, added, entering, inserted_pos, moved, changed, common,
+                            upd_cols, final_of_old, f_pos, cand.take(pa.array(gone)),
+                            removed_pos)
+        return _Change(leaving_pos, leaving_slots, inserted_pos, inserted, updates, delta)
+
+    def _changed_columns(self, old_pos: np.ndarray, fetched: pa.Table,
+                         rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Per column, which of the common rows changed value."""
+        out: dict[str, np.ndarray] = {}
+        if not len(rows):
+            return out
+        idx_old = pa.array(old_pos, type=pa.int64())
+        idx_new = pa.array(rows, type=pa.int64())
+        for name in self._table.column_names:
+            if name == "id":
+                continue
+            old = _flat(self._table.column(name).take(idx_old))
+            new = _flat(fetched.column(name).take(idx_new))
+            diff = ~_same(old, new)
+            if diff.any():
+                out[name] = diff
+        return out
+
+    def _really_moved(self, moved: np.ndarray, f_pos: np.ndarray, fetched: pa.Table,
+                      structural: bool) -> np.ndarray:
+        """Rows whose new key still sits between their old neighbours do not move."""
+        if structural:
+            return moved
+        positions = f_pos[moved]
+        occupied = set(positions.tolist())
+        near = np.array([p - 1 in occupied or p + 1 in occupied for p in positions.tolist()])
+        rows = fetched.take(pa.array(moved, type=pa.int64()))
+        try:
+            fits = order.sorted_between(self._table, self._shape.keys, positions, rows)
+        except order.Unsortable:
+            return moved
+        return moved[~fits | near]
+
+    def _delta(self, fetched_ids: pa.Array, added: np.ndarray, entering: np.ndarray,
+               inserted_pos: np.ndarray, moved: np.ndarray, changed: dict[str, np.ndarray],
+               common: np.ndarray, upd_cols: dict[int, list[str]],
+               final_of_old: Callable[[np.ndarray], np.ndarray], f_pos: np.ndarray,
+               removed_ids: pa.Array, removed_pos: np.ndarray) -> Delta:
+        ids = fetched_ids.to_pylist()
+        public = set(self._shape.public)
+        added_set = set(added.tolist())
+        pos_of_entering = dict(zip(entering.tolist(), inserted_pos.tolist(), strict=True))
+        add = sorted((pos_of_entering[r], ids[r]) for r in added_set)
+        common_index = {r: i for i, r in enumerate(common.tolist())}
+        updated: list[tuple[int, str, tuple[str, ...]]] = []
+        for r in moved.tolist():
+            i = common_index[r]
+            cols = tuple(n for n, m in changed.items() if m[i] and n in public)
+            updated.append((pos_of_entering[r], ids[r], cols))
+        for r, cols in upd_cols.items():
+            pos = int(final_of_old(np.array([f_pos[r]]))[0])
+            shown = tuple(c for c in cols if c in public)
+            if shown:
+                updated.append((pos, ids[r], shown))
+        updated.sort()
+        rem = sorted(zip(removed_pos.tolist(), removed_ids.to_pylist(), strict=True))
+        return Delta(
+            added=tuple(i for _, i in add), added_index=tuple(p for p, _ in add),
+            updated={i: cols for _, i, cols in updated},
+            updated_index=tuple(p for p, _, _ in updated),
+            removed=tuple(i for _, i in rem), removed_index=tuple(p for p, _ in rem),
+            moved=tuple(ids[r] for r in sorted(moved.tolist(),
+                                               key=lambda r: pos_of_entering[r])),
+            version=self.version + 1)
+
+    def _diff(self, new: pa.Table) -> _Change | None:
+        """The change from the current result to ``new`` (a re-run of the whole query)."""
+        if new.schema != self._table.schema:
+            new = new.cast(self._table.schema)
+        new_ids = _flat(new.column("id"))
+        slots = self._index.slots(new_ids)
+        f_pos = self._index.positions(slots)
+        n_old = self._table.num_rows
+        kept = np.zeros(n_old, dtype=bool)
+        kept[f_pos[f_pos >= 0]] = True
+        removed_pos = np.flatnonzero(~kept)
+        old_ids = _flat(self._table.column("id"))
+        removed_ids = old_ids.take(pa.array(removed_pos, type=pa.int64()))
+        removed_slots = self._index.slots(removed_ids)  # (a full refresh: O(n) is fine)
+        common = np.flatnonzero(f_pos >= 0)
+        # keep the longest run of rows already in order (greedy); the others move
+        moved_mask = np.zeros(len(common), dtype=bool)
+        last = -1
+        for i, p in enumerate(f_pos[common].tolist()):
+            if p > last:
+                last = p
+            else:
+                moved_mask[i] = True
+        moved = common[moved_mask]
+        added = np.flatnonzero(f_pos < 0)
+        changed = self._changed_columns(f_pos[common], new, common)
+        if not (len(removed_pos) or len(added) or len(moved) or
+                any(m.any() for m in changed.values())):
+            return None
+        entering = np.sort(np.concatenate([added, moved]))
+        leaving_pos = np.concatenate([removed_pos, f_pos[moved]])
+        leaving_slots = np.concatenate([removed_slots, slots[moved]])
+        o = np.argsort(leaving_pos, kind="stable")
+        leaving_pos, leaving_slots = leaving_pos[o], leaving_slots[o]
+        inserted_pos = entering.astype(np.int64)  # final position = index in the new result
+        inserted = new.take(pa.array(entering, type=pa.int64())) if len(entering) else None
+        final_of_old = _remap(leaving_pos, inserted_pos)
+        moved_set = set(moved.tolist())
+        stay = np.array([i for i, r in enumerate(common.tolist()) if r not in moved_set],
+                        dtype=np.int64)
+        updates: dict[str, tuple[np.ndarray, pa.Array]] = {}
+        upd_cols: dict[int, list[str]] = {}
+        for name, mask in changed.items():
+            rows = stay[mask[stay]] if len(stay) else stay
+            if not len(rows):
+                continue
+            updates[name] = (final_of_old(f_pos[common[rows]]),
+                             _flat(new.column(name)).take(pa.array(common[rows],
+                                                                   type=pa.int64())))
+            for r in common[rows].tolist():
+                upd_cols.setdefault(r, []).append(name)
+        delta = self._delta(new_ids, added, entering, inserted_pos, moved, changed, common,
+                            upd_cols, final_of_old, f_pos, removed_ids, removed_pos)
+        return _Change(leaving_pos, leaving_slots, inserted_pos, inserted, updates, delta)
+
+    def _apply(self, change: _Change) -> None:
+        table = self._table
+        plan = None
+        if change.structural:
+            inserted = change.inserted if change.inserted is not None else table.slice(0, 0)
+            plan = ch.build_plan(table.num_rows, change.removed_pos, change.inserted_pos)
+            cols = [ch.splice(table.column(i), plan, inserted.column(i))
+                    for i in range(table.num_columns)]
+            table = pa.Table.from_arrays(cols, schema=table.schema)
+            self._index.splice(change.removed_slots, change.removed_pos, change.inserted_pos,
+                               _flat(inserted.column("id")))
+        rebuilt: dict[str, list[int]] = {}
+        for name, (positions, values) in change.updates.items():
+            i = table.schema.get_field_index(name)
+            col, rebuilt[name] = ch.replace_cells_in(table.column(i), positions, values)
+            table = table.set_column(i, table.schema.field(i), col)
+        self._index.set_ids(table.column("id"))
+        self._table = table
+        self.version += 1
+        self.last_delta = change.delta
+        mirror = self._mirror
+        if mirror is not None:
+            public = self.arrow
+            if plan is not None:
+                inserted = change.inserted if change.inserted is not None else \
+                    self._table.slice(0, 0)
+                mirror.splice(public, plan, inserted.select(self._shape.public))
+            mirror.update_cells(public, [
+                (name, positions, values, rebuilt[name])
+                for name, (positions, values) in change.updates.items()
+                if name in mirror.names])
+
+
+def _remap(removed: np.ndarray, inserted: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Old position of a row that stays → its final position."""
+    gaps = inserted - np.arange(len(inserted)) if len(inserted) else inserted
+
+    def final(old: np.ndarray) -> np.ndarray:
+        old = np.asarray(old, dtype=np.int64)
+        q = old - np.searchsorted(removed, old, side="left") if len(removed) else old
+        return q + np.searchsorted(gaps, q, side="right") if len(gaps) else q
+
+    return final
+
+
+def _ids(values: Iterable[Any]) -> list[str]:
+    return [str(v) for v in values]

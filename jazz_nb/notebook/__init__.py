@@ -1,0 +1,1 @@
+"""Notebook integration: ``%load_ext jazz_nb``, the ``%jazz`` magic, widgets and HTML reprs."""

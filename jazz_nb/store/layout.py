@@ -1,0 +1,154 @@
+"""How a Jazz table lives in DuckDB: one visible table and one history table per schema version.
+
+Visible table ``{table}__{hash12}`` (one row per row id, the merged current answer, §1.4):
+``id``, the user columns, the magic columns ``$createdBy $createdAt $updatedBy $updatedAt``
+(µs), and the engine columns ``_jz_batch`` (batch shown), ``_jz_frontier`` (tips; NULL means
+``[_jz_batch]``), ``_jz_deleted`` (NULL, ``'soft'`` or ``'hard'``) and ``_jz_tier``.
+
+History table ``{table}__{hash12}__history`` (every row version, append-only, §1.3):
+``row_id, batch_id, parents, updated_at, created_by, created_at, updated_by, state, tier,
+delete_kind`` and the user columns. Storage is nullable everywhere; the schema is checked on
+write.
+
+Example:
+    >>> visible_table("todos", "bfd77d25b0696da75df2ca82ab129c6289432decaaad8b86adcb31a366bdd217")
+    'todos__bfd77d25b069'
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from jazz_nb.schema import types as t
+from jazz_nb.schema.app import TableSchema
+
+MAGIC_COLUMNS = ("$createdBy", "$createdAt", "$updatedBy", "$updatedAt")
+ENGINE_COLUMNS = ("_jz_batch", "_jz_frontier", "_jz_deleted", "_jz_tier")
+HISTORY_META = ("row_id", "batch_id", "parents", "updated_at", "created_by", "created_at",
+                "updated_by", "state", "tier", "delete_kind")
+TIERS = ("local", "edge", "global")  # stored as their index in _jz_tier / tier
+
+
+def quote(name: str) -> str:
+    """A DuckDB-quoted identifier.
+
+    Example:
+        >>> quote("$createdBy")
+        '"$createdBy"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def visible_table(table: str, schema_hash: str) -> str:
+    """Physical name of the visible-rows table of ``table`` under one schema version."""
+    return f"{table}__{schema_hash[:12]}"
+
+
+def history_table(table: str, schema_hash: str) -> str:
+    """Physical name of the row-version history of ``table`` under one schema version."""
+    return f"{table}__{schema_hash[:12]}__history"
+
+
+def _user_columns_ddl(schema: TableSchema) -> list[str]:
+    return [f"{quote(name)} {col.type.sql_type()}" for name, col in schema.columns.items()]
+
+
+def create_statements(table: str, schema: TableSchema, schema_hash: str) -> list[str]:
+    """``CREATE TABLE IF NOT EXISTS`` statements for both tables of one table version."""
+    visible = [
+        "id UUID PRIMARY KEY",
+        *_user_columns_ddl(schema),
+        '"$createdBy" VARCHAR NOT NULL', '"$createdAt" BIGINT NOT NULL',
+        '"$updatedBy" VARCHAR NOT NULL', '"$updatedAt" BIGINT NOT NULL',
+        "_jz_batch UUID NOT NULL", "_jz_frontier UUID[]", "_jz_deleted VARCHAR",
+        "_jz_tier TINYINT",
+    ]
+    history = [
+        "row_id UUID NOT NULL", "batch_id UUID NOT NULL", "parents UUID[] NOT NULL",
+        "updated_at BIGINT NOT NULL", "created_by VARCHAR NOT NULL", "created_at BIGINT NOT NULL",
+        "updated_by VARCHAR NOT NULL", "state VARCHAR NOT NULL", "tier TINYINT",
+        "delete_kind VARCHAR",
+        *_user_columns_ddl(schema),
+        "PRIMARY KEY (row_id, batch_id)",
+    ]
+    return [
+        f"CREATE TABLE IF NOT EXISTS {quote(visible_table(table, schema_hash))} "
+        f"({', '.join(visible)})",
+        f"CREATE TABLE IF NOT EXISTS {quote(history_table(table, schema_hash))} "
+        f"({', '.join(history)})",
+    ]
+
+
+def arrow_type(column_type: t.ColumnType) -> pa.DataType:
+    """The Arrow type a column's storage values travel in before DuckDB casts them.
+
+    UUIDs travel as strings (``write_expr`` casts them); arrays as lists of their element.
+
+    Example:
+        >>> arrow_type(t.Array(t.Uuid()))
+        ListType(list<item: string>)
+    """
+    if isinstance(column_type, t.Array):
+        return pa.list_(arrow_type(column_type.element))
+    if isinstance(column_type, t.Integer):
+        return pa.int32()
+    if isinstance(column_type, (t.BigInt, t.Timestamp)):
+        return pa.int64()
+    if isinstance(column_type, t.Double):
+        return pa.float64()
+    if isinstance(column_type, t.Boolean):
+        return pa.bool_()
+    if isinstance(column_type, t.Bytea):
+        return pa.binary()
+    return pa.string()  # Text, Enum, Json, Uuid
+
+
+def user_arrow_schema(schema: TableSchema) -> pa.Schema:
+    """The Arrow schema of a table's user columns in storage form, in declaration order.
+
+    Example:
+        >>> from jazz_nb import s
+        >>> user_arrow_schema(s.table(n=s.int(), at=s.timestamp())).types
+        [DataType(int32), DataType(int64)]
+    """
+    return pa.schema([pa.field(name, arrow_type(col.type)) for name, col in schema.columns.items()])
+
+
+def _has_uuid(column_type: t.ColumnType) -> bool:
+    if isinstance(column_type, t.Array):
+        return _has_uuid(column_type.element)
+    return isinstance(column_type, t.Uuid)
+
+
+def read_sql_type(column_type: t.ColumnType) -> str:
+    """The DuckDB type a stored column is read back as: its storage form (UUIDs as text).
+
+    Example:
+        >>> read_sql_type(t.Array(t.Uuid())), read_sql_type(t.Integer())
+        ('VARCHAR[]', 'INTEGER')
+    """
+    if isinstance(column_type, t.Array):
+        return read_sql_type(column_type.element) + "[]"
+    return "VARCHAR" if isinstance(column_type, t.Uuid) else column_type.sql_type()
+
+
+def write_expr(source: str, column_type: t.ColumnType) -> str:
+    """SQL turning a storage-form value (column or ``?``) into the stored DuckDB type.
+
+    Example:
+        >>> write_expr('s."owner"', t.Uuid()), write_expr("?", t.Text())
+        ('CAST(s."owner" AS UUID)', '?')
+    """
+    return f"CAST({source} AS {column_type.sql_type()})" if _has_uuid(column_type) else source
+
+
+def read_expr(column: str, column_type: t.ColumnType) -> str:
+    """SQL reading a stored column back in storage form (UUIDs as hyphenated text).
+
+    Example:
+        >>> read_expr('"owner"', t.Uuid())
+        'CAST("owner" AS VARCHAR)'
+    """
+    if _has_uuid(column_type):
+        return f"CAST({column} AS {read_sql_type(column_type)})"
+    return column
