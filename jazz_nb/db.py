@@ -29,6 +29,7 @@ from jazz_nb.schema.app import App
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import MonotonicClock, RowVersion, VisibleRow, new_batch_id
 from jazz_nb.writes.batch import Batch, Transaction
+from jazz_nb.writes.columnar import as_records, storage_columns, uuid7_array
 from jazz_nb.writes.handle import BatchTracker, WriteHandle
 from jazz_nb.writes.writer import Operation, Writer, table_name
 
@@ -46,6 +47,8 @@ class _Shared:
     tracker: BatchTracker = field(default_factory=BatchTracker)
     closed: bool = False
     permissions: Any = None  # jazz_nb.policy.Permissions once a bundle is loaded (enforcing)
+    migrations: Any = None  # jazz_nb.lens.runtime.Migrations once lenses are registered
+    sync: Any = None  # jazz_nb.sync.client.SyncClient once connected (jz.connect)
 
 
 class Db:
@@ -80,8 +83,26 @@ class Db:
 
     @property
     def author(self) -> str:
-        """Principal recorded in ``$createdBy``/``$updatedBy``: the session user or ``jazz:system``."""
+        """Who ``$createdBy``/``$updatedBy`` record: the session user, else ``jazz:system``."""
         return self.session.user_id if self.session else SYSTEM_PRINCIPAL
+
+    @property
+    def migrations(self) -> Any:
+        """The lens graph bound to this store (``jazz_nb.lens.runtime.Migrations``), or None."""
+        return self._shared.migrations
+
+    @property
+    def branch_key(self) -> str:
+        """``RowVersion.schema_hash`` of this view's writes: "" for the store's own schema."""
+        own = self.app.schema_hash
+        return "" if own == self.store.app.schema_hash else own
+
+    def current_row(self, table: str, row_id: str) -> VisibleRow | None:
+        """The visible row a write builds on; with migrations, the best entry across schema
+        versions in this view's shape (copy-on-write)."""
+        if self._shared.migrations is not None:
+            return self._shared.migrations.current(self, table, row_id)
+        return self.store.current(table, [row_id], schema_hash=self.branch_key).get(row_id)
 
     def _check_open(self) -> None:
         if self._shared.closed:
@@ -112,6 +133,8 @@ class Db:
             if versions:
                 store.apply(versions, fresh=writer.only_new_rows)
             self._shared.tracker.settle(writer.batch_id, "local")
+            if versions and self._shared.sync is not None:  # upstream, via the outbox
+                self._shared.sync.push(writer.batch_id, versions, writer.state)
         return WriteHandle(writer.batch_id, self._shared.tracker)
 
     def _check_conflicts(self, versions: Sequence[RowVersion]) -> None:
@@ -119,7 +142,8 @@ class Db:
         for version in versions:
             by_table.setdefault(version.table, []).append(version)
         for table, members in by_table.items():
-            current = self.store.current(table, [v.row_id for v in members])
+            current = self.store.current(table, [v.row_id for v in members],
+                                         schema_hash=self.branch_key)
             for version in members:
                 now = current.get(version.row_id)
                 frontier = tuple(sorted(now.frontier)) if now else ()
@@ -187,19 +211,29 @@ class Db:
     def insert_many(self, table: Any, rows: Any) -> WriteHandle:
         """Insert many rows in one batch: a list of dicts, a DataFrame or an Arrow table.
 
+        Columns are checked and stored as whole Arrow arrays (≥ 100k rows/s); a session under
+        permissions checks each row like ``insert`` does.
+
         Example:
             >>> # db.insert_many(app.todos, [{"title": f"t{i}"} for i in range(1000)])
         """
-        if isinstance(rows, pa.Table):
-            rows = rows.to_pylist()
-        elif isinstance(rows, pd.DataFrame):
-            frame = rows.astype(object).where(rows.notna(), None)
-            rows = frame.to_dict("records")
+        name = table_name(table)
+        if self.session is not None and self._shared.permissions is not None:
+            return self._insert_each(name, rows)
+        user = storage_columns(name, self.app.table(name), rows)
+        batch_id = new_batch_id()
+        first = self.clock.now()
+        self.clock.observe(first + user.num_rows)
+        self.store.insert_rows(name, uuid7_array(user.num_rows), user, batch_id=batch_id,
+                               author=self.author, first_updated_at=first)
+        self._shared.tracker.settle(batch_id, "local")
+        return WriteHandle(batch_id, self._shared.tracker)
+
+    def _insert_each(self, name: str, rows: Any) -> WriteHandle:
+        records = as_records(rows)
         with self.batch() as batch:
-            insert = batch._writer.insert
-            name = table_name(table)
-            for values in rows:
-                insert(name, values)
+            for values in records:
+                batch.insert(name, values)
         assert batch.handle is not None
         return batch.handle
 
@@ -219,8 +253,10 @@ class Db:
         """The compile context of this view (permissions plug in here)."""
         from jazz_nb.policy.context import PolicyContext
 
+        migrations = self._shared.migrations
+        base = migrations.context(self) if migrations is not None else None
         return PolicyContext(self.app.schema_hash, self.app, self._shared.permissions,
-                             self.session)
+                             self.session, base=base)
 
     def compile(self, query: Any, *, only_ids: bool = False) -> Compiled:
         """Compile a query to one DuckDB statement for this db's session.
@@ -237,39 +273,69 @@ class Db:
         with store.lock:
             return run_arrow(store.conn, compiled, ids=ids)
 
-    def arrow(self, query: Any) -> pa.Table:
-        """The query's result as a ``pyarrow.Table``.
+    def settle(self, query: Any, tier: str | None, timeout: float | None = 10.0) -> None:
+        """Wait until the sync server has sent every row of ``query`` (``tier`` edge/global);
+        ``None``/``"local"`` reads the local store as it is.
+
+        Example:
+            >>> # db.settle(app.todos, "edge")
+        """
+        if tier is None or tier == "local":
+            return
+        sync = self._shared.sync
+        if sync is None:
+            raise QueryError(f"tier {tier!r} needs a sync server; this db has none "
+                             "(connect with jz.connect(...))")
+        sync.settle(self._query(query), tier, timeout)
+
+    def arrow(self, query: Any, *, tier: str | None = None) -> pa.Table:
+        """The query's result as a ``pyarrow.Table`` (``tier``: see ``settle``).
 
         Example:
             >>> # db.arrow(app.todos.order_by("title")).num_rows
         """
+        self.settle(query, tier)
         return self.fetch_arrow(self.compile(query))
 
-    def df(self, query: Any) -> pd.DataFrame:
+    def df(self, query: Any, *, tier: str | None = None) -> pd.DataFrame:
         """The query's result as a pandas DataFrame indexed by row ``id``.
 
         Example:
-            >>> # db.df(app.todos.where(done=False))
+            >>> # db.df(app.todos.where(done=False), tier="edge")
         """
-        return to_df(self.arrow(query))
+        return to_df(self.arrow(query, tier=tier))
 
-    def all(self, query: Any) -> list[Row]:
-        """The query's rows as read-only mappings with ``.id``.
+    def all(self, query: Any, *, tier: str | None = None) -> list[Row]:
+        """The query's rows as read-only mappings with ``.id`` (``tier``: see ``settle``).
 
         Example:
             >>> # [r["title"] for r in db.all(app.todos)]
         """
+        self.settle(query, tier)
         compiled = self.compile(query)
         return rows_from_arrow(self.fetch_arrow(compiled), compiled)
 
-    def one(self, query: Any) -> Row | None:
+    def one(self, query: Any, *, tier: str | None = None) -> Row | None:
         """The first row of the query (limit 1), or ``None``.
 
         Example:
             >>> # db.one(app.todos.where(title="Buy milk"))
         """
-        rows = self.all(self._query(query).limit(1))
+        rows = self.all(self._query(query).limit(1), tier=tier)
         return rows[0] if rows else None
+
+    def preview_lens(self, lens: Any, query: Any, *, round_trip: bool = False) -> pd.DataFrame:
+        """``query``'s result as if ``lens`` (even a draft) were active: a query on the lens's
+        target schema reads this db's rows of its source schema translated forward, a query on
+        its source schema reads the target's rows translated backward (``round_trip``: the
+        source rows there and back again).
+
+        Example:
+            >>> # db.preview_lens(s.migration(app, app_v2), app_v2.todos.limit(5))
+        """
+        from jazz_nb.lens.preview import preview_lens
+
+        return preview_lens(self, lens, query, round_trip=round_trip)
 
     # -- live ------------------------------------------------------------------------------------
     def live(self, query: Any) -> LiveQuery:
@@ -309,11 +375,25 @@ class Db:
             raise TypeError("for_session takes a jz.Session(user_id, claims)")
         return type(self)(self.app, self._shared, session)
 
+    @property
+    def status(self) -> Any:
+        """Sync status (``jazz_nb.sync.client.SyncStatus``): connected, outbox size, ...
+
+        Example:
+            >>> # db.status.state -> 'connected'
+        """
+        from jazz_nb.sync.client import SyncStatus
+
+        sync = self._shared.sync
+        return sync.status if sync is not None else SyncStatus("local")
+
     def close(self) -> None:
-        """Close the store (every session view of it)."""
+        """Close the store (every session view of it) and stop syncing."""
         if not self._shared.closed:
             if self.live_registry is not None:
                 self.live_registry.close_all()
+            if self._shared.sync is not None:
+                self._shared.sync.close()
             self._shared.store.close()
             self._shared.closed = True
 
@@ -350,8 +430,12 @@ class WrittenRow(Row):
 
 
 def create_db(app: App, *, app_id: str, path: str | None = None,
-              session: Session | None = None, permissions: Any = None) -> Db:
+              session: Session | None = None, permissions: Any = None,
+              migrations: Any = None) -> Db:
     """An embedded database for ``app``: in memory, or in the DuckDB file ``path``.
+
+    ``migrations``: lenses (``s.migration(old, new)``, or a ``LensGraph``) connecting ``app``
+    to the other schema versions whose rows it reads and updates (copy-on-write).
 
     Example:
         >>> # db = jz.create_db(app, app_id="my-app", path="todo.duckdb")
@@ -365,5 +449,13 @@ def create_db(app: App, *, app_id: str, path: str | None = None,
         if not isinstance(permissions, Permissions):
             permissions = Permissions.from_json(permissions)
         shared.permissions = permissions.bind(app)
+    if migrations is not None:
+        from jazz_nb.lens.runtime import Migrations
+
+        try:
+            shared.migrations = Migrations.create(shared.store, app, migrations)
+        except BaseException:
+            shared.store.close()
+            raise
     return Db(app, shared, session)
 

@@ -60,6 +60,48 @@ def _slices(col: pa.ChunkedArray, bounds: list[int], start: int, stop: int) -> l
     return out
 
 
+def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int]) -> pa.Array:
+    """``col[positions]`` as one array, taking from each chunk only what it holds (Arrow's
+    ``ChunkedArray.take`` concatenates the whole column first for strings and nested types).
+
+    Example:
+        >>> gather(pa.chunked_array([[1, 2], [3, 4]]), [3, 0]).to_pylist()
+        [4, 1]
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    if isinstance(col, pa.Array):
+        return col.take(pa.array(positions, type=pa.int64()))
+    if col.num_chunks == 1:
+        return col.chunk(0).take(pa.array(positions, type=pa.int64()))
+    if len(positions) == 0:
+        return pa.array([], type=col.type)
+    bounds = np.asarray(_bounds(col), dtype=np.int64)
+    which = np.searchsorted(bounds, positions, side="right") - 1
+    first = int(which[0])
+    if (which == first).all():
+        local = positions - bounds[first]
+        return col.chunk(first).take(pa.array(local, type=pa.int64()))
+    order = np.argsort(which, kind="stable")
+    pieces = []
+    sorted_which = which[order]
+    starts = np.flatnonzero(np.r_[True, sorted_which[1:] != sorted_which[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        c = int(sorted_which[a])
+        local = positions[order[a:b]] - bounds[c]
+        pieces.append(col.chunk(c).take(pa.array(local, type=pa.int64())))
+    joined = pa.concat_arrays(pieces)
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order))
+    return joined.take(pa.array(inverse, type=pa.int64()))
+
+
+def gather_table(table: pa.Table, positions: np.ndarray | Sequence[int]) -> pa.Table:
+    """``table`` rows at ``positions`` (see ``gather``)."""
+    return pa.Table.from_arrays([gather(c, positions) for c in table.columns],
+                                schema=table.schema)
+
+
 def rechunk(col: pa.ChunkedArray | pa.Array, rows: int | None = None) -> pa.ChunkedArray:
     """Split into chunks of ``rows`` rows (zero-copy slices of the combined array)."""
     rows = rows or CHUNK_ROWS

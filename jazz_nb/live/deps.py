@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jazz_nb.live.chunks import gather
 from jazz_nb.query.sql import IDS_PARAM, CompileContext, Compiled, OutputColumn
 from jazz_nb.schema import types as t
 from jazz_nb.store.layout import quote
@@ -151,4 +152,4 @@ class Dependencies:
         if not hits:
             return []
         positions = np.unique(np.concatenate(hits))
-        return roots.take(pa.array(positions)).to_pylist()
+        return gather(roots, positions).to_pylist()

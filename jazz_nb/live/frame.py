@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,8 +46,13 @@ def arrow_backed(array: Any) -> bool:
 
 
 def with_chunks(array: Any, chunked: pa.ChunkedArray) -> Any:
-    """A new pandas Arrow-backed array of the same dtype holding ``chunked`` (no copy)."""
-    out = copy.copy(array)
+    """A new pandas Arrow-backed array of the same dtype holding ``chunked`` (no copy).
+
+    (``copy.copy`` would go through pandas' pickling state, which combines the chunks.)
+    """
+    out = object.__new__(type(array))
+    out.__dict__.update(array.__dict__)
+    out.__dict__.pop("_cache", None)
     out._pa_array = chunked
     return out
 
@@ -176,7 +180,7 @@ def write_cells(df: pd.DataFrame, j: int, positions: Sequence[int] | np.ndarray,
         chunked = ch.replace_cells(current._pa_array, positions, new_values)
         df.isetitem(j, with_chunks(current, chunked))
         return
-    if _real_dtype(current) == object:
+    if _is_object(_real_dtype(current)):
         _write_object_cells(df, j, positions, _object_values(values))
         return
     if len(positions) == 1:
@@ -224,6 +228,20 @@ def _real_dtype(array: Any) -> Any:
     dtype = array.dtype
     return getattr(dtype, "numpy_dtype", dtype) if isinstance(
         array, pd.arrays.NumpyExtensionArray) else dtype
+
+
+def _is_object(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.kind == "O"
+
+
+def _writable(array: Any) -> Any:
+    """``array``, or a copy when its numpy data is read-only (zero-copy from Arrow)."""
+    data = getattr(array, "_ndarray", None)
+    if data is None and isinstance(array, np.ndarray):
+        data = array
+    if data is not None and not data.flags.writeable:
+        return array.copy()
+    return array
 
 
 def _nested(typ: pa.DataType) -> bool:
@@ -288,6 +306,8 @@ class FrameMirror:
         for name, j in self.names.items():
             array = column_array(df, j)
             self.dtypes[j] = _real_dtype(array)
+            if _writable(array) is not array:  # zero-copy from Arrow: make it writable once
+                df.isetitem(j, _writable(array))
             if arrow_backed(array):
                 mirror = self.mirrors[j] = ChunkMirror(array._pa_array.type)
                 df.isetitem(j, with_chunks(array, mirror.sync(table.column(name))))
@@ -313,12 +333,12 @@ class FrameMirror:
                 out.append(name)
         return out
 
-    def _whole(self, col: pa.ChunkedArray) -> Any:
-        return to_pandas(pa.table({"c": col}))["c"].array
+    def _whole(self, col: pa.ChunkedArray | pa.Array) -> Any:
+        return _writable(col.to_pandas().array)  # per column, as Table.to_pandas converts it
 
     def _values(self, values: pa.Array, dtype: Any) -> Any:
         if _nested(values.type) or pa.types.is_timestamp(values.type):
-            out = to_pandas(pa.table({"c": values}))["c"].array
+            out = self._whole(values)
             return out if _real_dtype(out) == dtype else out.astype(dtype)
         return values.to_pylist()
 
@@ -337,7 +357,7 @@ class FrameMirror:
                                            mirror.sync(table.column(name), rebuilt)))
                 continue
             vals = self._values(values, self.dtypes[j])
-            if self.dtypes[j] == object:
+            if _is_object(self.dtypes[j]):
                 _write_object_cells(df, j, positions, _object_values(vals))
             elif len(positions) == 1:
                 df.iat[int(positions[0]), j] = vals[0]
@@ -357,7 +377,6 @@ class FrameMirror:
         """Rebuild every column once by ``plan`` (old rows and ``new_rows``), in place."""
         df = self.df
         retyped = set(self._dtype_changes(table, list(self.names)))
-        new_df = to_pandas(new_rows)
         arrays = []
         for name, j in self.names.items():
             old = column_array(df, j)
@@ -367,14 +386,14 @@ class FrameMirror:
             elif name in retyped:
                 arrays.append(self._whole(table.column(name)))
             else:
-                new = new_df[name].array
+                new = self._whole(new_rows.column(name))
                 if _real_dtype(new) != self.dtypes[j]:
                     new = new.astype(self.dtypes[j])
                 arrays.append(splice_array(old, plan, new))
         if self.index_mirror is not None:
             index = with_chunks(df.index.array, self.index_mirror.sync(table.column("id")))
         else:
-            index = splice_array(df.index.array, plan, new_df["id"].array)
+            index = splice_array(df.index.array, plan, self._whole(new_rows.column("id")))
         replace_frame(df, build_frame(df, arrays, index))
         for name in retyped:
             j = self.names[name]

@@ -31,6 +31,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jazz_nb.live.chunks import gather
+
 _HEX = np.full(256, 255, dtype=np.uint8)
 _HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
 # the last 16 hex digits of "xxxxxxxx-xxxx-xxxx-XXXX-XXXXXXXXXXXX"
@@ -142,7 +144,7 @@ class PositionIndex:
         single = hit[hi[hit] - lo[hit] == 1]
         if len(single):
             positions = self._pos[lo[single]]
-            got = self._ids.take(pa.array(positions))
+            got = gather(self._ids, positions)
             same = pc.equal(pc.cast(got, arr.type), arr.take(pa.array(single)))
             same = same.fill_null(False).to_numpy(zero_copy_only=False)
             out[single[same]] = lo[single][same]

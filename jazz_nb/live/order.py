@@ -10,6 +10,8 @@ at once, each gathering k values per column.
 
 Example:
     >>> import pyarrow as pa
+
+from jazz_nb.live.chunks import gather
     >>> keys = [SortKey("p", descending=False, nulls_first=True), SortKey("id")]
     >>> table = pa.table({"p": [None, 1, 5], "id": ["a", "b", "c"]})
     >>> new = pa.table({"p": [3, None], "id": ["d", "0"]})
@@ -23,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
+from jazz_nb.live.chunks import gather
 
 
 class Unsortable(Exception):
@@ -119,8 +123,7 @@ class KeyColumns:
         self.keys = keys
 
     def at(self, positions: np.ndarray) -> list[Components]:
-        idx = pa.array(positions, type=pa.int64())
-        return [components(self.table.column(k.column).take(idx), k) for k in self.keys]
+        return [components(gather(self.table.column(k.column), positions), k) for k in self.keys]
 
 
 def insertion_points(table: pa.Table, keys: list[SortKey], new: pa.Table) -> np.ndarray:

@@ -166,6 +166,7 @@ class LiveQuery:
         self.errors: collections.deque[BaseException] = collections.deque(maxlen=20)
         self.error: BaseException | None = None
         self.flushes = 0
+        self.timings: dict[str, float] = {}  # seconds of the last flush: compute, apply
         self._callbacks: list[Callable[[LiveQuery, Delta], Any]] = []
         self._pending: dict[str, set[str]] = {}
         self._pending_count = 0
@@ -173,6 +174,7 @@ class LiveQuery:
         self._lock = threading.Lock()
         self._event = threading.Event()
         self._flushing = False
+        self._needs_reset = False
         self._closed = False
         self._want_frame = frame
         self._mirror: FrameMirror | None = None
@@ -184,6 +186,8 @@ class LiveQuery:
             self._table = self._fetch_full()
             self._index = PositionIndex(self._table.column("id"))
             self._registry.add(self)
+        sync = getattr(db._shared, "sync", None)  # query-scoped sync: announce it upstream
+        self._upstream = sync.subscribe(query) if sync is not None else None
 
     # -- public API ------------------------------------------------------------------------------
     @property
@@ -228,6 +232,34 @@ class LiveQuery:
         if self.error is not None:
             return "error"
         return "pending" if self._pending_count or self._pending_full else "live"
+
+    def memory_bytes(self) -> int:
+        """Bytes held by this live query: Arrow buffers (counted once even when the frame
+        shares them), the frame's other columns and index, and the position index."""
+        seen: dict[int, int] = {}
+
+        def add(arrays: Iterable[pa.Array]) -> None:
+            for array in arrays:
+                for buf in array.buffers():
+                    if buf is not None:
+                        seen[buf.address] = max(seen.get(buf.address, 0), buf.size)
+
+        for col in self._table.columns:
+            add(col.chunks)
+        total = self._index.nbytes
+        mirror = self._mirror
+        if mirror is not None:
+            df = mirror.df
+            for j in mirror.names.values():
+                if j in mirror.mirrors:
+                    add(mirror.mirrors[j].chunks)
+                else:
+                    total += int(df.iloc[:, j].memory_usage(deep=True, index=False))
+            if mirror.index_mirror is not None:
+                add(mirror.index_mirror.chunks)
+            else:
+                total += int(df.index.memory_usage(deep=True))
+        return total + sum(seen.values())
 
     @property
     def table(self) -> str:
@@ -304,6 +336,8 @@ class LiveQuery:
             self._closed = True
             self._registry.discard(self)
             self._callbacks.clear()
+            if self._upstream is not None:
+                self._upstream.close()
 
     @property
     def closed(self) -> bool:
@@ -369,21 +403,47 @@ class LiveQuery:
 
     def _run(self, pending: dict[str, set[str]], full: bool) -> Delta | None:
         try:
+            start = time.perf_counter()
+            if self._needs_reset:
+                delta = self._reset()
+                self.error = None
+                return delta
             change = self._compute(pending, full)
+            computed = time.perf_counter()
+            self.timings["compute"] = computed - start
             if change is None:
                 self.error = None
                 return None
             self._apply(change)
+            self.timings["apply"] = time.perf_counter() - computed
             self.error = None
         except Exception as err:
             self.error = err
             self.errors.append(err)
             log.exception("live query on %r failed to apply a change", self.table)
-            with self._lock:
-                self._pending_full = True  # try again from scratch at the next flush
+            with self._lock:  # rebuild everything at the next flush
+                self._needs_reset = True
+                self._pending_full = True
             return None
         self.flushes += 1
         return change.delta
+
+    def _reset(self) -> Delta:
+        """Re-read the whole result and rebuild every structure (after a failed flush)."""
+        new = self._fetch_full()
+        try:
+            change = self._diff(new)
+            delta = change.delta if change is not None else Delta(version=self.version + 1)
+        except Exception:  # the old state itself may be inconsistent: report a reset
+            delta = Delta(version=self.version + 1, reset=True)
+        self._table = new
+        self._index = PositionIndex(new.column("id"))
+        self.version += 1
+        self.last_delta = delta
+        self._needs_reset = False
+        if self._mirror is not None:
+            self._mirror.reset(self.arrow)
+        return delta
 
     def _fetch_full(self) -> pa.Table:
         table = self.db.fetch_arrow(self._shape.full)
@@ -459,7 +519,7 @@ class LiveQuery:
         order_ = np.argsort(leaving_pos, kind="stable")
         leaving_pos, leaving_slots = leaving_pos[order_], leaving_slots[order_]
         entering = np.sort(np.concatenate([added, moved]))  # fetched rows, in result order
-        inserted = fetched.take(pa.array(entering, type=pa.int64())) if len(entering) else None
+        inserted = ch.gather_table(fetched, entering) if len(entering) else None
         inserted_pos = np.zeros(0, dtype=np.int64)
         if inserted is not None:
             try:
@@ -479,7 +539,7 @@ class LiveQuery:
             if not len(rows):
                 continue
             positions = final_of_old(f_pos[common[rows]])
-            values = _flat(fetched.column(name)).take(pa.array(common[rows], type=pa.int64()))
+            values = ch.gather(fetched.column(name), common[rows])
             updates[name] = (positions, values)
             for r, p in zip(common[rows].tolist(), positions.tolist(), strict=True):
                 upd_cols.setdefault(r, []).append(name)
@@ -495,13 +555,11 @@ class LiveQuery:
         out: dict[str, np.ndarray] = {}
         if not len(rows):
             return out
-        idx_old = pa.array(old_pos, type=pa.int64())
-        idx_new = pa.array(rows, type=pa.int64())
         for name in self._table.column_names:
             if name == "id":
                 continue
-            old = _flat(self._table.column(name).take(idx_old))
-            new = _flat(fetched.column(name).take(idx_new))
+            old = ch.gather(self._table.column(name), old_pos)
+            new = ch.gather(fetched.column(name), rows)
             diff = ~_same(old, new)
             if diff.any():
                 out[name] = diff
@@ -515,7 +573,7 @@ class LiveQuery:
         positions = f_pos[moved]
         occupied = set(positions.tolist())
         near = np.array([p - 1 in occupied or p + 1 in occupied for p in positions.tolist()])
-        rows = fetched.take(pa.array(moved, type=pa.int64()))
+        rows = ch.gather_table(fetched, moved)
         try:
             fits = order.sorted_between(self._table, self._shape.keys, positions, rows)
         except order.Unsortable:
@@ -566,7 +624,7 @@ class LiveQuery:
         kept[f_pos[f_pos >= 0]] = True
         removed_pos = np.flatnonzero(~kept)
         old_ids = _flat(self._table.column("id"))
-        removed_ids = old_ids.take(pa.array(removed_pos, type=pa.int64()))
+        removed_ids = ch.gather(old_ids, removed_pos)
         removed_slots = self._index.slots(removed_ids)  # (a full refresh: O(n) is fine)
         common = np.flatnonzero(f_pos >= 0)
         # keep the longest run of rows already in order (greedy); the others move
@@ -589,7 +647,7 @@ class LiveQuery:
         o = np.argsort(leaving_pos, kind="stable")
         leaving_pos, leaving_slots = leaving_pos[o], leaving_slots[o]
         inserted_pos = entering.astype(np.int64)  # final position = index in the new result
-        inserted = new.take(pa.array(entering, type=pa.int64())) if len(entering) else None
+        inserted = ch.gather_table(new, entering) if len(entering) else None
         final_of_old = _remap(leaving_pos, inserted_pos)
         moved_set = set(moved.tolist())
         stay = np.array([i for i, r in enumerate(common.tolist()) if r not in moved_set],
@@ -601,8 +659,7 @@ class LiveQuery:
             if not len(rows):
                 continue
             updates[name] = (final_of_old(f_pos[common[rows]]),
-                             _flat(new.column(name)).take(pa.array(common[rows],
-                                                                   type=pa.int64())))
+                             ch.gather(new.column(name), common[rows]))
             for r in common[rows].tolist():
                 upd_cols.setdefault(r, []).append(name)
         delta = self._delta(new_ids, added, entering, inserted_pos, moved, changed, common,

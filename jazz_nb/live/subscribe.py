@@ -24,8 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import pyarrow as pa
-
+from jazz_nb.live.chunks import gather_table
 from jazz_nb.live.delta import ADDED, Delta, apply_jazz_delta
 from jazz_nb.live.query import LiveQuery
 from jazz_nb.query.results import Row, rows_from_arrow
@@ -56,7 +55,7 @@ class Subscription:
 
     def _changed(self, live: LiveQuery, delta: Delta) -> None:
         positions = [*delta.added_index, *delta.updated_index]
-        fresh = rows_from_arrow(live.arrow.take(pa.array(positions, type=pa.int64())),
+        fresh = rows_from_arrow(gather_table(live.arrow, positions),
                                 self._compiled) if positions else []
         by_id = {row.id: row for row in fresh}
         changes = delta.to_jazz(lambda rid: by_id[rid])

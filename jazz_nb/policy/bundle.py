@@ -18,7 +18,7 @@ import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from jazz_nb.errors import PolicyError
 from jazz_nb.policy import ir
@@ -27,8 +27,6 @@ from jazz_nb.policy.columns import column_info, reference_of
 if TYPE_CHECKING:
     from jazz_nb.schema.app import App
 
-Operation = Literal["read", "insert", "update", "delete"]
-OPERATIONS: tuple[Operation, ...] = ("read", "insert", "update", "delete")
 _CLAUSES = {"select_using": ("select", "using"), "insert_check": ("insert", "with_check"),
             "update_using": ("update", "using"), "update_check": ("update", "with_check"),
             "delete_using": ("delete", "using")}
@@ -51,7 +49,7 @@ class TablePolicies:
 
     @property
     def effective_delete(self) -> ir.PolicyExpr | None:
-        """``delete.using``, falling back to ``update.using`` (Jazz's ``effective_delete_using``)."""
+        """``delete.using``, else ``update.using`` (Jazz's ``effective_delete_using``)."""
         return self.delete_using if self.delete_using is not None else self.update_using
 
     def for_operation(self, op: ir.PolicyOp) -> ir.PolicyExpr | None:

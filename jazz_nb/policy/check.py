@@ -16,10 +16,10 @@ Example:
     >>> app = s.define_app({"todos": s.table(title=s.string())})
     >>> perms = define_permissions(app, lambda policy: policy.todos.allow_read.always())
     >>> check_write(app, perms, Session("bob"), None, "insert", "todos", None, {"title": "x"},
-    ...             "0190a1b2-0000-7000-8000-000000000000")
+    ...             "0190a1b2-0000-7000-8000-000000000000")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    jazz_nb.errors.PolicyDenied: policy denied INSERT on table 'todos': no insert rule (insert.with_check) grants it
+    jazz_nb.errors.PolicyDenied: policy denied INSERT on table 'todos': no insert rule ...
 """
 
 from __future__ import annotations
@@ -67,21 +67,21 @@ def check_write(app: App, permissions: Permissions | None, session: Session | No
     if permissions is None:
         return
     policies = permissions.table(table)
-    checks: list[tuple[str, ir.PolicyExpr | None, str]] = []
+    checks: list[tuple[str, ir.PolicyExpr | None, str, ir.PolicyOp | None]] = []
     if op == "insert":
-        checks.append(("insert.with_check", policies.insert_check, "new"))
+        checks.append(("insert.with_check", policies.insert_check, "new", "Insert"))
     elif op == "update":
         if policies.update_using is None and policies.update_check is None:
             raise denied(op, table, "no update rule (update.using / update.with_check) grants it")
         if policies.update_using is not None:
-            checks.append(("update.using", policies.update_using, "old"))
+            checks.append(("update.using", policies.update_using, "old", "Update"))
         if policies.update_check is not None:
-            checks.append(("update.with_check", policies.update_check, "new"))
+            checks.append(("update.with_check", policies.update_check, "new", None))
     else:
         clause = "delete.using" if policies.delete_using is not None else "update.using"
-        checks.append((clause, policies.effective_delete, "old"))
+        checks.append((clause, policies.effective_delete, "old", "Delete"))
     evaluator = Evaluator(app, permissions, session, rows)
-    for clause, expr, side in checks:
+    for clause, expr, side, operation in checks:
         if expr is None:
             raise denied(op, table, f"no {op} rule ({clause}) grants it")
         if side == "old":
@@ -89,7 +89,7 @@ def check_write(app: App, permissions: Permissions | None, session: Session | No
             row = policy_row(old)
         else:
             row = new_row(new or {}, row_id, session.user_id, old)
-        if not evaluator.check(table, expr, row):
+        if not evaluator.check(table, expr, row, operation):
             raise denied(op, table, f"{clause} failed on the {side} row {row_id}",
                          ir.describe(expr))
 

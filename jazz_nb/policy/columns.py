@@ -100,10 +100,10 @@ def column_info(app: App, table: str, name: str, where: str) -> ColumnInfo:
     Example:
         >>> from jazz_nb import s
         >>> app = s.define_app({"todos": s.table(title=s.string())})
-        >>> column_info(app, "todos", "titel", "todos read")
+        >>> column_info(app, "todos", "titel", "todos read")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        jazz_nb.errors.PolicyError: todos read: unknown column 'titel' on table 'todos' (columns: id, title, $createdBy, $createdAt, $updatedBy, $updatedAt)
+        jazz_nb.errors.PolicyError: todos read: unknown column 'titel' on table 'todos' (...)
     """
     table_of(app, table, where)
     columns = columns_of(app, table)

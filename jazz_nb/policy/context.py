@@ -14,11 +14,12 @@ Example:
     >>> perms = define_permissions(app, lambda policy: policy.todos.managed_by_creator())
     >>> ctx = PolicyContext(app.schema_hash, app, perms, Session("bob"))
     >>> ctx.row_filter("todos", "t0")
-    ('coalesce(t0."$createdBy" = \\'bob\\', false)', {})
+    ('t0."$createdBy" = \\'bob\\'', {})
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,42 @@ class PolicyContext(CompileContext):
             return FALSE  # anonymous sessions may not write at all
         expr = can_expr(self.permissions, table, name)
         return FALSE if expr is None else self._compiler().predicate(table, alias, expr)
+
+
+    def refresh_tables(self, tables: Iterable[str]) -> frozenset[str]:
+        """Tables whose changes can change which rows of ``tables`` this session reads (or
+        their ``$can*``) beyond the changed rows themselves — a live query over ``tables``
+        must re-run in full when one of them changes. Empty when no policy looks up rows.
+
+        Example:
+            >>> # ctx.refresh_tables({"documents"}) -> frozenset({"documents", "members"})
+        """
+        if self.session is None or self.permissions is None:
+            return frozenset()
+        out: set[str] = set()
+        for table in tables:
+            for op in ("Select", "Update", "Delete"):
+                expr = self.permissions.table(table).for_operation(op)  # type: ignore[arg-type]
+                if expr is not None and looks_up_rows(expr):
+                    out |= self.permissions.dependencies(table, op)  # type: ignore[arg-type]
+        return frozenset(out)
+
+
+def looks_up_rows(expr: ir.PolicyExpr) -> bool:
+    """Whether ``expr`` reads other rows (``Exists``, ``Inherits``, ``InheritsReferencing``).
+
+    Example:
+        >>> looks_up_rows(ir.Or((ir.TRUE, ir.Inherits("Select", "project_id"))))
+        True
+    """
+    match expr:
+        case ir.Exists() | ir.Inherits() | ir.InheritsReferencing():
+            return True
+        case ir.And(exprs) | ir.Or(exprs):
+            return any(looks_up_rows(e) for e in exprs)
+        case ir.Not(inner):
+            return looks_up_rows(inner)
+    return False
 
 
 def can_expr(permissions: Permissions, table: str, name: str) -> ir.PolicyExpr | None:

@@ -94,14 +94,14 @@ class SessionProxy:
         """The session's user id."""
         return SessionValue(("user_id",))
 
-    userId = user_id  # noqa: N815 - Jazz's spelling
+    userId = user_id
 
     @property
     def auth_mode(self) -> SessionValue:
         """``"external"``, ``"local-first"`` or ``"anonymous"``."""
         return SessionValue(("auth_mode",))
 
-    authMode = auth_mode  # noqa: N815 - Jazz's spelling
+    authMode = auth_mode
 
     def __getitem__(self, path: str) -> SessionValue:
         return SessionValue(session_path(path))
@@ -147,7 +147,7 @@ def _session_conditions(key: Any, spec: Any) -> list[ir.PolicyExpr]:
             if op != "is_null" and not (item is None or isinstance(item, (str, bool, int))):
                 raise PolicyError(f"session.where({key!r}): {op} takes literal text, integers, "
                                   f"booleans or None, got {item!r}", operator=op)
-        if op == "is_null" or value is None and op in ("eq", "ne"):
+        if op == "is_null" or (value is None and op in ("eq", "ne")):
             if op == "is_null" and not isinstance(value, bool):
                 raise PolicyError(f"session.where({key!r}): is_null takes True or False",
                                   operator=op)
@@ -221,8 +221,8 @@ def _column_conditions(info: ColumnInfo, spec: Any, scope: Scope) -> list[ir.Pol
     column = resolve(scope.app, scope.table, info.name)
     if spec is None:
         ops: list[tuple[Any, Any]] = [("is_null", True)]
-    elif isinstance(spec, Mapping) and (info.kind != "json" or spec and all(
-            k in (*_CMP, "is_null", "in", "contains") for k in spec)):
+    elif isinstance(spec, Mapping) and (info.kind != "json" or (spec and all(
+            k in (*_CMP, "is_null", "in", "contains") for k in spec))):
         ops = list(spec.items())
     else:
         ops = [("eq", spec)]
@@ -240,7 +240,7 @@ def _column_conditions(info: ColumnInfo, spec: Any, scope: Scope) -> list[ir.Pol
 def _one_condition(column: Any, info: ColumnInfo, op: str, value: Any,
                    scope: Scope) -> ir.PolicyExpr:
     name = info.name
-    if op == "is_null" or value is None and op in ("eq", "ne"):
+    if op == "is_null" or (value is None and op in ("eq", "ne")):
         null = column.coerce("is_null", value) if op == "is_null" else op == "eq"
         return ir.IsNull(name) if null else ir.IsNotNull(name)
     if op == "in":
@@ -277,7 +277,7 @@ def _row_ref(info: ColumnInfo, op: str, ref: RowRef, scope: Scope) -> ir.Session
     expected = (info.kind if op != "contains" else "text" if info.kind == "text"
                 else info.element or "")
     compatible = {expected, outer.kind} in ({"int", "float"}, {"uuid", "text"})
-    if outer.kind != expected and not compatible or outer.is_array and op != "eq":
+    if (outer.kind != expected and not compatible) or (outer.is_array and op != "eq"):
         raise PolicyError(f"{scope.where}: cannot compare {scope.table}.{info.name} "
                           f"({info.kind}) {op} {ref.table}.{ref.column} ({outer.kind})",
                           table=scope.table, column=info.name, operator=op)

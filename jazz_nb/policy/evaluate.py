@@ -101,16 +101,22 @@ class Evaluator:
         self.session = session
         self.rows = rows
 
-    def check(self, table: str, expr: ir.PolicyExpr, row: PolicyRow) -> bool:
-        """Whether ``row`` of ``table`` passes ``expr``."""
-        return self._eval(expr, table, row, None, 0, frozenset({(table, row.get("id"))}))
+    def check(self, table: str, expr: ir.PolicyExpr, row: PolicyRow,
+              operation: ir.PolicyOp | None = None) -> bool:
+        """Whether ``row`` of ``table`` passes ``expr`` — the row's ``operation`` policy, if
+        given: an inheritance chain that comes back to the row for that operation is a cycle.
+
+        Inheritance follows a row at most once per operation along one chain (a cycle denies
+        that path), then stops at the depth limit."""
+        start = {(table, row.get("id"), operation)} if operation is not None else set()
+        return self._eval(expr, table, row, None, 0, frozenset(start))
 
     def _columns(self, table: str) -> dict[str, ColumnInfo]:
         return columns_of(self.app, table) if table in self.app.tables else {}
 
     def _eval(self, expr: ir.PolicyExpr, table: str, row: PolicyRow,
               outer: tuple[str, PolicyRow] | None, depth: int,
-              visited: frozenset[tuple[str, Any]]) -> bool:
+              visited: frozenset[tuple[str, Any, Any]]) -> bool:
         session_only = session_truth(expr, self.session)
         if session_only is not None:
             return session_only
@@ -187,7 +193,7 @@ class Evaluator:
 
     # -- look-ups -------------------------------------------------------------------------------
     def _exists(self, inner: str, condition: ir.PolicyExpr, table: str, row: PolicyRow,
-                depth: int, visited: frozenset[tuple[str, Any]]) -> bool:
+                depth: int, visited: frozenset[tuple[str, Any, Any]]) -> bool:
         if inner not in self.app.tables or self.rows is None:
             return False
         equal = self._prefilter(condition, inner, (table, row))
@@ -228,14 +234,14 @@ class Evaluator:
         return equal
 
     def _inherits(self, op: ir.PolicyOp, via: str, limit: int | None, table: str,
-                  row: PolicyRow, depth: int, visited: frozenset[tuple[str, Any]]) -> bool:
+                  row: PolicyRow, depth: int, visited: frozenset[tuple[str, Any, Any]]) -> bool:
         info = self._columns(table).get(via)
         if info is None or info.references is None or info.is_array or not max_depth(limit):
             return False
         parent_id = row.get(via)
         if parent_id is None:
             return True  # no parent to check
-        key = (info.references, parent_id)
+        key = (info.references, parent_id, op)
         if depth >= max_depth(limit) or key in visited or self.rows is None:
             return False
         parent = self.rows.get(info.references, parent_id)
@@ -246,7 +252,7 @@ class Evaluator:
 
     def _referencing(self, op: ir.PolicyOp, source: str, via: str, limit: int | None,
                      table: str, row: PolicyRow, depth: int,
-                     visited: frozenset[tuple[str, Any]]) -> bool:
+                     visited: frozenset[tuple[str, Any, Any]]) -> bool:
         info = self._columns(source).get(via)
         if info is None or info.references != table or depth >= max_depth(limit):
             return False
@@ -254,7 +260,7 @@ class Evaluator:
         if expr is None or self.rows is None:
             return False
         for child in self.rows.referencing(source, via, row.get("id"), info.is_array):
-            key = (source, child["id"])
+            key = (source, child["id"], op)
             if key not in visited and self._eval(expr, source, child, None, depth + 1,
                                                  visited | {key}):
                 return True

@@ -6,8 +6,9 @@ parsed JSON, ints for timestamps — ms for user columns, µs for ``$createdAt``
 
 Example:
     >>> expr = Cmp("$createdBy", "Eq", SessionRef(("user_id",)))
-    >>> expr_to_json(expr)
-    {'type': 'Cmp', 'column': '$createdBy', 'op': 'Eq', 'value': {'type': 'SessionRef', 'path': ['user_id']}}
+    >>> expr_to_json(expr)  # doctest: +NORMALIZE_WHITESPACE
+    {'type': 'Cmp', 'column': '$createdBy', 'op': 'Eq',
+     'value': {'type': 'SessionRef', 'path': ['user_id']}}
     >>> expr_from_json(expr_to_json(expr)) == expr
     True
 """
@@ -63,7 +64,9 @@ class Cmp:
 
 @dataclass(frozen=True)
 class SessionCmp:
-    """``session[path] op value`` (literal). Example: ``SessionCmp(("claims", "role"), "Eq", "x")``."""
+    """``session[path] op value`` (a literal).
+
+    Example: ``SessionCmp(("claims", "role"), "Eq", "x")``."""
 
     path: tuple[str, ...]
     op: CmpOp
@@ -93,7 +96,9 @@ class SessionIsNull:
 
 @dataclass(frozen=True)
 class SessionIsNotNull:
-    """The session value is present and not null. Example: ``SessionIsNotNull(("claims", "org"))``."""
+    """The session value is present and not null.
+
+    Example: ``SessionIsNotNull(("claims", "org"))``."""
 
     path: tuple[str, ...]
 
@@ -133,7 +138,9 @@ class InList:
 
 @dataclass(frozen=True)
 class SessionInList:
-    """The session value is one of ``values``. Example: ``SessionInList(("claims", "r"), ("a",))``."""
+    """The session value is one of ``values``.
+
+    Example: ``SessionInList(("claims", "r"), ("a",))``."""
 
     path: tuple[str, ...]
     values: tuple[Any, ...]

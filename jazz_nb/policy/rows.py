@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jazz_nb.policy.cache import lookup_cache
 from jazz_nb.policy.columns import columns_of
 from jazz_nb.policy.values import UUID_TEXT
 from jazz_nb.store.layout import quote, read_expr
@@ -54,7 +55,8 @@ def new_row(data: dict[str, Any], row_id: str, author: str,
 
 
 class StoreRows:
-    """Look-ups in the store's visible tables (through ``source``, the compile context's).
+    """Look-ups in the store's visible tables (through ``source``, the compile context's),
+    memoised until a commit changes the table (``policy.cache``).
 
     Example:
         >>> # rows = StoreRows(db.store, app, context.source)
@@ -66,6 +68,7 @@ class StoreRows:
         self._app = app
         self._source = source
         self._selects: dict[str, tuple[str, list[str]]] = {}
+        self._cache = lookup_cache(store)
 
     def _select(self, table: str) -> tuple[str, list[str]]:
         if table not in self._selects:
@@ -80,9 +83,13 @@ class StoreRows:
 
     def _rows(self, table: str, where: str, params: list[Any]) -> list[PolicyRow]:
         sql, names = self._select(table)
-        with self._store.lock:
+
+        def fetch() -> list[PolicyRow]:
             raw = self._store.conn.execute(sql + where, params).fetchall()
-        return [dict(zip(names, values, strict=True)) for values in raw]
+            return [dict(zip(names, values, strict=True)) for values in raw]
+
+        with self._store.lock:
+            return self._cache.get(table, (sql, where, tuple(params)), fetch)
 
     def get(self, table: str, row_id: Any) -> PolicyRow | None:
         """Row ``row_id`` of ``table`` unless missing or hard-deleted (soft-deleted rows count,

@@ -12,7 +12,7 @@ Example:
     >>> app = s.define_app({"todos": s.table(title=s.string())})
     >>> sql = PolicySql(app, Permissions({}), Session("bob"), lambda t: t)
     >>> sql.predicate("todos", "t0", ir.Cmp("$createdBy", "Eq", ir.SessionRef(("user_id",))))
-    'coalesce(t0."$createdBy" = \\'bob\\', false)'
+    't0."$createdBy" = \\'bob\\''
 """
 
 from __future__ import annotations
@@ -196,15 +196,17 @@ class PolicySql:
             return null if op in ("Eq", "Ne") or info.kind in ORDERED_KINDS else FALSE
         lit = literal(value, info)
         if op == "Eq":
-            return f"coalesce({col} = {lit}, false)"
+            return _guard(f"{col} = {lit}", col, info.nullable)
         if op == "Ne":
             return f"({col} IS DISTINCT FROM {lit})"
         if info.kind not in ORDERED_KINDS:
             return FALSE
         if info.kind == "uuid":
             col, lit = f"CAST({col} AS VARCHAR)", _text(value)
-        test = f"coalesce({col} {_SYMBOL[op]} {lit}, false)"
-        return f"({col} IS NULL OR {test})" if op in ("Lt", "Le") else test
+        test = f"{col} {_SYMBOL[op]} {lit}"
+        if not info.nullable:
+            return test
+        return f"({col} IS NULL OR {test})" if op in ("Lt", "Le") else _guard(test, col, True)
 
     def _contains(self, col: str, info: ColumnInfo, value: ir.PolicyValue,
                   outer: tuple[str, str] | None) -> str:
@@ -275,6 +277,11 @@ class PolicySql:
                 f"WHERE {child}._jz_deleted IS NULL AND {link} AND {where})")
 
 
+def _guard(test: str, col: str, nullable: bool) -> str:
+    """``test`` made two-valued when ``col`` may be NULL (a required column never is)."""
+    return f"({col} IS NOT NULL AND {test})" if nullable else test
+
+
 def _column(alias: str, name: str) -> str:
     return f"{alias}.id" if name == "id" else f"{alias}.{quote(name)}"
 
@@ -297,7 +304,7 @@ def _compare_columns(op: str, a: str, a_info: ColumnInfo, b: str, b_info: Column
     kind_a, kind_b = a_info.full_kind, b_info.full_kind
     kind = common_kind(kind_a, kind_b)
     both_null = f"({a} IS NULL AND {b} IS NULL)"
-    if kind is None or kind == "uuid" and kind_a != kind_b:
+    if kind is None or (kind == "uuid" and kind_a != kind_b):
         if op not in ("Eq", "Ne"):
             return FALSE
         equal = both_null
@@ -305,8 +312,10 @@ def _compare_columns(op: str, a: str, a_info: ColumnInfo, b: str, b_info: Column
             ca, cb = _convert(a, kind_a, kind), _convert(b, kind_b, kind)
             equal = f"(coalesce({ca} = {cb}, false) OR {both_null})"
         return equal if op == "Eq" else _not(equal)
-    if op == "Eq":
-        return f"({a} IS NOT DISTINCT FROM {b})"
+    if op == "Eq":  # plain `=` where possible: DuckDB then hash-joins a correlated EXISTS fast
+        if a_info.nullable and b_info.nullable:
+            return f"({a} IS NOT DISTINCT FROM {b})"
+        return _guard(f"{a} = {b}", *((a, True) if a_info.nullable else (b, b_info.nullable)))
     if op == "Ne":
         return f"({a} IS DISTINCT FROM {b})"
     if kind not in ORDERED_KINDS:

@@ -220,7 +220,7 @@ def _operations(column: QueryColumn, spec: Any) -> list[tuple[str, Any]]:
     if spec is None:
         return [("is_null", True)]
     is_ops = isinstance(spec, Mapping) and (
-        not isinstance(column.type, t.Json) or bool(spec) and all(k in OPERATORS for k in spec))
+        not isinstance(column.type, t.Json) or (bool(spec) and all(k in OPERATORS for k in spec)))
     if not is_ops:
         return [("eq", spec)]
     out = []

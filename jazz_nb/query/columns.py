@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from jazz_nb.errors import QueryError, SchemaError
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
     from jazz_nb.schema.app import App
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "is_null")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Converter = Callable[[t.ColumnType, Any, str], Any]  # (type, value, "table.column") -> stored
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,11 @@ class MicrosTimestamp(t.ColumnType):
 
     def coerce(self, value: Any, where: str) -> int:
         if isinstance(value, str) and not value.strip().lstrip("-").replace(".", "").isdigit():
-            try:
+            with contextlib.suppress(ValueError):
                 value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                pass
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
+                value = value.replace(tzinfo=UTC)
             return (value - EPOCH) // timedelta(microseconds=1)
         return t.Timestamp().coerce(value, where) * 1000
 
@@ -102,6 +103,10 @@ def _finite(value: Any) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
     return not isinstance(value, (list, tuple)) or all(_finite(v) for v in value)
+
+
+def _coerce(ctype: t.ColumnType, value: Any, where: str) -> Any:
+    return ctype.coerce(value, where)
 
 
 def _decode(ctype: t.ColumnType, value: Any, where: str) -> Any:
@@ -155,7 +160,7 @@ class QueryColumn:
 
     def coerce(self, op: str, value: Any) -> Any:
         """A user value for ``op`` in storage form, or a ``QueryError`` naming the problem."""
-        return self._convert(op, value, lambda ctype, v, where: ctype.coerce(v, where))
+        return self._convert(op, value, _coerce)
 
     def decode(self, op: str, value: Any) -> Any:
         """An IR value for ``op`` in storage form (inverse of ``encode``)."""
@@ -170,7 +175,7 @@ class QueryColumn:
             return [_encode(ctype, v) for v in thaw(value)]
         return _encode(ctype, thaw(value))
 
-    def _convert(self, op: str, value: Any, one: Any) -> Any:
+    def _convert(self, op: str, value: Any, one: Converter) -> Any:
         self.check(op)
         where = f"{self.table}.{self.name}"
         if op == "is_null":
@@ -192,7 +197,7 @@ class QueryColumn:
                              operator=op) from err
 
     @staticmethod
-    def _one(ctype: t.ColumnType, value: Any, where: str, one: Any) -> Any:
+    def _one(ctype: t.ColumnType, value: Any, where: str, one: Converter) -> Any:
         if value is None:
             raise SchemaError(f"{where}: expected a value, got None (use is_null to match NULL)")
         stored = one(ctype, value, where)

@@ -45,7 +45,8 @@ def run_arrow(conn: duckdb.DuckDBPyConnection, compiled: Compiled, *,
 
 def cast_arrow(table: pa.Table, columns: list[OutputColumn]) -> pa.Table:
     """Cast DuckDB's Arrow output (timestamps as int64) to the user-facing types."""
-    schema = pa.schema([f.with_type(_arrow_type(f.type, c)) for f, c in zip(table.schema, columns)])
+    pairs = zip(table.schema, columns, strict=True)
+    schema = pa.schema([f.with_type(_arrow_type(f.type, c)) for f, c in pairs])
     return table if schema.equals(table.schema) else table.cast(schema)
 
 
@@ -53,7 +54,8 @@ def _arrow_type(actual: pa.DataType, column: OutputColumn) -> pa.DataType:
     if column.include is None:
         return _value_type(actual, column.type)
     struct = actual.value_type if column.include == "many" else actual
-    fields = [f.with_type(_arrow_type(f.type, c)) for f, c in zip(struct, column.children)]
+    pairs = zip(struct, column.children, strict=True)
+    fields = [f.with_type(_arrow_type(f.type, c)) for f, c in pairs]
     if column.include == "many":
         return pa.list_(actual.value_field.with_type(pa.struct(fields)))
     return pa.struct(fields)

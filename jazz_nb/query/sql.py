@@ -101,7 +101,8 @@ class Compiled:
         if (ids is None) != (self.ids_param is None):
             raise QueryError("row ids must be given exactly when the query was compiled with "
                              "only_ids=True")
-        return self.params if ids is None else {**self.params, IDS_PARAM: [str(i) for i in ids]}
+        extra = {} if ids is None else {IDS_PARAM: [str(i) for i in ids]}
+        return {**self.params, **extra}
 
 
 def compile_query(query: Query, *, context: CompileContext | None = None,
@@ -111,7 +112,7 @@ def compile_query(query: Query, *, context: CompileContext | None = None,
     ``only_ids=True`` restricts the root rows to the list parameter ``$jz_ids`` (see
     ``Compiled.bind``) and drops limit/offset: live queries re-evaluate just the changed rows.
     """
-    ctx = context or CompileContext(query.app.schema_hash)
+    ctx = context if context is not None else CompileContext(query.app.schema_hash)
     comp = _Compiler(ctx)
     alias = comp.alias("t")
     where = comp.where(query, alias)

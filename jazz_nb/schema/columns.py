@@ -16,7 +16,6 @@ from jazz_nb.errors import SchemaError
 from jazz_nb.schema import types as t
 
 
-
 class _Missing:
     """Marks "no default" (``None`` is a valid default of an optional column)."""
 
@@ -52,7 +51,9 @@ class Column:
         return _with_default(self, value)
 
     def merge_with(self, strategy: MergeStrategy) -> Column:
-        """The same column with a merge strategy: ``"lww"`` (default), ``"counter"``, ``"g-set"``."""
+        """The same column with a merge strategy: ``"lww"`` (default), ``"counter"``, ``"g-set"``.
+
+        Example: ``s.int(default=0).merge_with("counter")``."""
         if strategy not in ("lww", "counter", "g-set"):
             raise SchemaError(f"unknown merge strategy {strategy!r}")
         return dataclasses.replace(self, merge=None if strategy == "lww" else strategy)
@@ -113,7 +114,7 @@ def string(*, default: Any = MISSING) -> Column:
     return _build(t.Text(), default)
 
 
-def int(*, default: Any = MISSING) -> Column:  # noqa: A001 - mirrors Jazz's s.int()
+def int(*, default: Any = MISSING) -> Column:
     """A signed 32-bit integer column. Example: ``s.int().optional()``."""
     return _build(t.Integer(), default)
 
@@ -123,7 +124,7 @@ def bigint(*, default: Any = MISSING) -> Column:
     return _build(t.BigInt(), default)
 
 
-def float(*, default: Any = MISSING) -> Column:  # noqa: A001 - mirrors Jazz's s.float()
+def float(*, default: Any = MISSING) -> Column:
     """A 64-bit float column. Example: ``s.float()``."""
     return _build(t.Double(), default)
 
@@ -143,7 +144,7 @@ def uuid(*, default: Any = MISSING) -> Column:
     return _build(t.Uuid(), default)
 
 
-def bytes(*, default: Any = MISSING) -> Column:  # noqa: A001 - mirrors Jazz's s.bytes()
+def bytes(*, default: Any = MISSING) -> Column:
     """A binary column. Example: ``s.bytes()``."""
     return _build(t.Bytea(), default)
 

@@ -15,7 +15,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from jazz_nb.errors import SchemaError
@@ -129,9 +129,9 @@ class Double(_Number):
     kind: ClassVar[str] = "Double"
 
     def coerce(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(
+        if isinstance(value, bool) or (not isinstance(value, (int, float)) and not hasattr(
             value, "__float__"
-        ):
+        )):
             raise _fail(where, "a number", value)
         return float(value)
 
@@ -150,7 +150,7 @@ def timestamp_ms(value: Any, where: str) -> int:
         raise _fail(where, "a timestamp", value)
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return math.floor(value.timestamp() * 1000 + 1e-6)
     if isinstance(value, date):
         return timestamp_ms(datetime(value.year, value.month, value.day), where)
@@ -181,7 +181,7 @@ class Timestamp(_Number):
     def to_python(self, stored: Any) -> Any:
         if stored is None or isinstance(stored, datetime):
             return stored
-        return datetime.fromtimestamp(stored / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(stored / 1000, tz=UTC)
 
 
 @dataclass(frozen=True)

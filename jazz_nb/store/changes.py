@@ -33,22 +33,51 @@ class ChangeSet:
 
 
 class ChangeCollector:
-    """Accumulates a ``ChangeSet`` in order, without duplicates."""
+    """Accumulates a ``ChangeSet`` in order, without duplicates.
+
+    Example:
+        >>> ChangeCollector().build()
+        ChangeSet(tables={}, batch_ids=())
+    """
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, None]] = {}
         self._batches: dict[str, None] = {}
 
     def add_rows(self, table: str, row_ids: Iterable[str]) -> None:
-        """Record changed visible rows of ``table`` (first mention keeps its place)."""
-        rows = self._tables.setdefault(table, {})
-        rows.update(dict.fromkeys(row_ids))
+        """Record changed visible rows of ``table`` (first mention keeps its place).
+
+        Example:
+            >>> changes = ChangeCollector()
+            >>> changes.add_rows("todos", ["b", "a", "b"])
+            >>> changes.build().tables
+            {'todos': ('b', 'a')}
+        """
+        rows = self._tables.get(table)
+        if rows is None:
+            self._tables[table] = dict.fromkeys(row_ids)
+        else:
+            rows.update(dict.fromkeys(row_ids))
 
     def add_batches(self, batch_ids: Iterable[str]) -> None:
-        """Record batches with stored or changed versions."""
+        """Record batches with stored or changed versions.
+
+        Example:
+            >>> changes = ChangeCollector()
+            >>> changes.add_batches(["b1", "b1"])
+            >>> changes.build().batch_ids
+            ('b1',)
+        """
         self._batches.update(dict.fromkeys(batch_ids))
 
     def build(self) -> ChangeSet:
-        """The collected changes (tables without changed rows are left out)."""
+        """The collected changes (tables without changed rows are left out).
+
+        Example:
+            >>> changes = ChangeCollector()
+            >>> changes.add_rows("todos", [])
+            >>> bool(changes.build())
+            False
+        """
         return ChangeSet({t: tuple(rows) for t, rows in self._tables.items() if rows},
                          tuple(self._batches))

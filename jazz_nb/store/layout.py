@@ -5,10 +5,17 @@ Visible table ``{table}__{hash12}`` (one row per row id, the merged current answ
 (µs), and the engine columns ``_jz_batch`` (batch shown), ``_jz_frontier`` (tips; NULL means
 ``[_jz_batch]``), ``_jz_deleted`` (NULL, ``'soft'`` or ``'hard'``) and ``_jz_tier``.
 
-History table ``{table}__{hash12}__history`` (every row version, append-only, §1.3):
-``row_id, batch_id, parents, updated_at, created_by, created_at, updated_by, state, tier,
-delete_kind`` and the user columns. Storage is nullable everywhere; the schema is checked on
-write.
+History table ``{table}__{hash12}__history`` (every row version, §1.3): the engine columns
+``_jz_row_id, _jz_batch_id, _jz_parents, _jz_updated_at, _jz_created_by, _jz_created_at,
+_jz_updated_by, _jz_state, _jz_tier, _jz_delete_kind`` (prefixed so that a user column such as
+``state`` cannot clash) and the user columns. User columns are nullable in storage; the schema
+is checked on write. Versions are append-only except for ``_jz_state``/``_jz_tier``, which
+follow their batch's fate. Batch ids are UUIDs in DuckDB and 32-hex strings in Python; frontiers
+are sorted by batch id.
+
+Values travel in their storage form (``types.ColumnType.coerce``): ``arrow_type`` gives the
+Arrow type they are shipped in, ``write_expr`` casts them to the stored type (UUIDs travel as
+text) and ``read_expr`` reads them back the same way.
 
 Example:
     >>> visible_table("todos", "bfd77d25b0696da75df2ca82ab129c6289432decaaad8b86adcb31a366bdd217")
@@ -24,8 +31,8 @@ from jazz_nb.schema.app import TableSchema
 
 MAGIC_COLUMNS = ("$createdBy", "$createdAt", "$updatedBy", "$updatedAt")
 ENGINE_COLUMNS = ("_jz_batch", "_jz_frontier", "_jz_deleted", "_jz_tier")
-HISTORY_META = ("row_id", "batch_id", "parents", "updated_at", "created_by", "created_at",
-                "updated_by", "state", "tier", "delete_kind")
+HISTORY_META = ("_jz_row_id", "_jz_batch_id", "_jz_parents", "_jz_updated_at", "_jz_created_by",
+                "_jz_created_at", "_jz_updated_by", "_jz_state", "_jz_tier", "_jz_delete_kind")
 TIERS = ("local", "edge", "global")  # stored as their index in _jz_tier / tier
 
 
@@ -40,12 +47,22 @@ def quote(name: str) -> str:
 
 
 def visible_table(table: str, schema_hash: str) -> str:
-    """Physical name of the visible-rows table of ``table`` under one schema version."""
+    """Physical name of the visible-rows table of ``table`` under one schema version.
+
+    Example:
+        >>> visible_table("todos", "ab" * 32)
+        'todos__abababababab'
+    """
     return f"{table}__{schema_hash[:12]}"
 
 
 def history_table(table: str, schema_hash: str) -> str:
-    """Physical name of the row-version history of ``table`` under one schema version."""
+    """Physical name of the row-version history of ``table`` under one schema version.
+
+    Example:
+        >>> history_table("todos", "ab" * 32)
+        'todos__abababababab__history'
+    """
     return f"{table}__{schema_hash[:12]}__history"
 
 
@@ -54,7 +71,13 @@ def _user_columns_ddl(schema: TableSchema) -> list[str]:
 
 
 def create_statements(table: str, schema: TableSchema, schema_hash: str) -> list[str]:
-    """``CREATE TABLE IF NOT EXISTS`` statements for both tables of one table version."""
+    """``CREATE TABLE IF NOT EXISTS`` statements for both tables of one table version.
+
+    Example:
+        >>> from jazz_nb import s
+        >>> create_statements("todos", s.table(title=s.string()), "ab" * 32)[0][:48]
+        'CREATE TABLE IF NOT EXISTS "todos__abababababab"'
+    """
     visible = [
         "id UUID PRIMARY KEY",
         *_user_columns_ddl(schema),
@@ -64,12 +87,12 @@ def create_statements(table: str, schema: TableSchema, schema_hash: str) -> list
         "_jz_tier TINYINT",
     ]
     history = [
-        "row_id UUID NOT NULL", "batch_id UUID NOT NULL", "parents UUID[] NOT NULL",
-        "updated_at BIGINT NOT NULL", "created_by VARCHAR NOT NULL", "created_at BIGINT NOT NULL",
-        "updated_by VARCHAR NOT NULL", "state VARCHAR NOT NULL", "tier TINYINT",
-        "delete_kind VARCHAR",
+        *(f"{name} {ddl}" for name, ddl in zip(HISTORY_META, (
+            "UUID NOT NULL", "UUID NOT NULL", "UUID[] NOT NULL", "BIGINT NOT NULL",
+            "VARCHAR NOT NULL", "BIGINT NOT NULL", "VARCHAR NOT NULL", "VARCHAR NOT NULL",
+            "TINYINT", "VARCHAR"), strict=True)),
         *_user_columns_ddl(schema),
-        "PRIMARY KEY (row_id, batch_id)",
+        "PRIMARY KEY (_jz_row_id, _jz_batch_id)",
     ]
     return [
         f"CREATE TABLE IF NOT EXISTS {quote(visible_table(table, schema_hash))} "

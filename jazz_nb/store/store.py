@@ -35,7 +35,7 @@ from jazz_nb.schema.app import App
 from jazz_nb.store.changes import ChangeCollector, ChangeSet
 from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable, Record
-from jazz_nb.store.versions import RowState, RowVersion, VisibleRow
+from jazz_nb.store.versions import VISIBLE_STATES, RowState, RowVersion, VisibleRow
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ChangeSet], None]
@@ -43,12 +43,24 @@ MAX_ID_PARAMS = 64  # longer id lists are joined from an Arrow table instead of 
 _IDS = "_jz_ids"
 
 
+def _fast_forward(versions: list[RowVersion]) -> tuple[dict[str, int], set[str]]:
+    """For new linear versions: ``{row: position of its last visible version}`` and the rows
+    whose first visible version has parents (they update a visible row rather than insert one).
+    """
+    shown = [i for i, v in enumerate(versions) if v.state in VISIBLE_STATES]
+    last = {versions[i].row_id: i for i in shown}
+    first = last if len(last) == len(shown) else {
+        versions[i].row_id: i for i in reversed(shown)}
+    return last, {row for row, i in first.items() if versions[i].parents}
+
+
 def _pick(versions: list[RowVersion], picks: list[int], source: pa.Table | None) -> _Rows:
     """The versions at ``picks``, with the matching slice of their Arrow source if needed."""
     records: list[Record] = [versions[i] for i in picks]
     if source is None or len(picks) <= SMALL:
         return _Rows(records)
-    return _Rows(records, source if picks == list(range(len(versions))) else source.take(picks))
+    whole = len(picks) == len(versions)  # then picks is every position, in order
+    return _Rows(records, source if whole else source.take(picks))
 
 
 @dataclass
@@ -91,7 +103,15 @@ class Store:
     # -- connection ------------------------------------------------------------------------------
     @property
     def conn(self) -> duckdb.DuckDBPyConnection:
-        """The store's DuckDB connection; use it only while holding ``store.lock``."""
+        """The store's DuckDB connection; use it only while holding ``store.lock``.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> with store.lock:
+            ...     store.conn.execute("SELECT 1").fetchall()
+            [(1,)]
+        """
         return self._conn
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
@@ -100,7 +120,11 @@ class Store:
         Fetch the result while still holding ``store.lock`` if other threads use the store.
 
         Example:
-            >>> # with store.lock: store.execute("SELECT 1").fetchall()
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> with store.lock:
+            ...     store.execute("SELECT ? + 1", [1]).fetchall()
+            [(2,)]
         """
         with self.lock:
             return self._conn.execute(sql, params)
@@ -109,13 +133,22 @@ class Store:
         """A separate connection to the same database, for reading on another thread.
 
         Example:
-            >>> # threading.Thread(target=lambda: store.cursor().execute("SELECT 1")).start()
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> store.cursor().execute("SELECT 42").fetchall()
+            [(42,)]
         """
         with self.lock:
             return self._conn.cursor()
 
     def close(self) -> None:
-        """Close the connection (a file-backed store keeps its data for the next ``Store``)."""
+        """Close the connection (a file-backed store keeps its data for the next ``Store``).
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> store.close(); store.close()  # closing twice is fine
+        """
         with self.lock:
             if not self._closed:
                 self._closed = True
@@ -131,7 +164,14 @@ class Store:
         """Create (if missing) the tables of another schema version so its versions can be stored.
 
         Example:
-            >>> # store.register_schema(old_app); store.apply([v_with_old_schema_hash])
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> old = s.define_app({"todos": s.table(name=s.string())})
+            >>> store.register_schema(old)
+            >>> v = RowVersion("todos", "01900000-0000-7000-8000-000000000001", "ab" * 16, (), 1,
+            ...                "me", 1, "me", {"name": "x"}, schema_hash=old.schema_hash)
+            >>> store.apply([v]).tables
+            {'todos': ('01900000-0000-7000-8000-000000000001',)}
         """
         with self.lock:
             current = app.schema_hash == self.app.schema_hash
@@ -161,7 +201,15 @@ class Store:
         raises is logged and the others still run.
 
         Example:
-            >>> # remove = store.add_listener(lambda changes: print(changes.tables)); remove()
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> seen = []
+            >>> remove = store.add_listener(seen.append)
+            >>> store.apply([v]) == seen[0]
+            True
+            >>> remove()
         """
         with self.lock:
             self._listeners.append(callback)
@@ -187,7 +235,8 @@ class Store:
         try:
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.Error):  # keep the original error
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
@@ -208,18 +257,24 @@ class Store:
         path), which skips the look-ups that make re-applies and out-of-order arrivals safe.
 
         Example:
-            >>> # changes = store.apply(versions_from_the_server)
-            >>> # changes.tables -> {"todos": ("0190...", ...)}
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> store.apply([v], fresh=True).batch_ids
+            ('abababababababababababababababab',)
+            >>> store.apply([v])  # already stored
+            ChangeSet(tables={}, batch_ids=())
         """
         if not versions:
             return ChangeSet()
         groups: dict[tuple[str, str], list[RowVersion]] = {}
-        for version in versions:
-            key = (version.table, version.schema_hash)
-            members = groups.get(key)
-            if members is None:
-                members = groups[key] = []
-            members.append(version)
+        keys = {(v.table, v.schema_hash) for v in versions}
+        if len(keys) == 1:
+            groups[keys.pop()] = list(versions)
+        else:
+            for version in versions:
+                groups.setdefault((version.table, version.schema_hash), []).append(version)
         tables = {key: self._table(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
@@ -229,25 +284,54 @@ class Store:
                         self._apply_table(tables[key], members, fresh, changes)
             return self._publish(changes.build())
 
+    def insert_rows(self, table: str, ids: pa.Array, user: pa.Table, *, batch_id: str,
+                    author: str, first_updated_at: int) -> ChangeSet:
+        """Store brand-new rows of one batch given column by column (``db.insert_many``).
+
+        ``ids`` are fresh row ids, ``user`` the user columns in storage form; history and
+        visible tables get them in two ``INSERT ... SELECT`` statements, all or nothing.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> ids = pa.array(["01900000-0000-7000-8000-000000000001"])
+            >>> store.insert_rows("todos", ids, pa.table({"title": ["x"]}), batch_id="ab" * 16,
+            ...                   author="me", first_updated_at=1).tables["todos"][0][:8]
+            '01900000'
+        """
+        physical = self._table(table, "", WriteError)
+        source = physical.new_rows_source(ids, user, batch_id, author, first_updated_at)
+        changes = ChangeCollector()
+        with self.lock:
+            with self._transaction(), _storage_errors(physical, source.num_rows), \
+                    self._source(SOURCE, source):
+                self._conn.execute(physical.insert_history_sql(None))
+                self._conn.execute(physical.insert_visible_sql(None))
+            changes.add_rows(table, ids.to_pylist())
+            changes.add_batches([batch_id])
+            return self._publish(changes.build())
+
     def _apply_table(self, table: PhysicalTable, versions: Sequence[RowVersion], fresh: bool,
                      changes: ChangeCollector) -> None:
         if fresh:  # new and linear: each row shows its last visible version
             new = list(versions)
-            fast = {v.row_id: i for i, v in enumerate(new) if v.is_visible}
-            first = {v.row_id: v for v in reversed(new) if v.is_visible}
-            existed = {row for row, v in first.items() if v.parents}  # updates, not inserts
+            fast, existed = _fast_forward(new)
             dirty: list[str] = []
         else:
             new, fast, existed, dirty = self._plan(table, versions)
         if not new:
             return
         source = self._insert_history(table, new)
-        self._write_visible(table, _pick(new, [i for r, i in fast.items() if r not in existed],
-                                         source),
-                            _pick(new, [i for r, i in fast.items() if r in existed], source), [])
-        changed = set(fast).union(self._recompute(table, dirty))
-        changes.add_rows(table.name, [v.row_id for v in new if v.row_id in changed])
-        changes.add_batches(v.batch_id for v in new)
+        if existed:
+            inserts = [i for row, i in fast.items() if row not in existed]
+            updates = [i for row, i in fast.items() if row in existed]
+        else:
+            inserts, updates = list(fast.values()), []
+        self._write_visible(table, _pick(new, inserts, source), _pick(new, updates, source), [])
+        merged = set(self._recompute(table, dirty))
+        changes.add_rows(table.name, list(fast) if not merged else [
+            v.row_id for v in new if v.row_id in fast or v.row_id in merged])
+        changes.add_batches([v.batch_id for v in new])
 
     def _plan(self, table: PhysicalTable, versions: Sequence[RowVersion],
               ) -> tuple[list[RowVersion], dict[str, int], set[str], list[str]]:
@@ -279,28 +363,35 @@ class Store:
 
     def _lookup(self, table: PhysicalTable, row_ids: list[str],
                 ) -> tuple[set[tuple[str, str]], dict[str, frozenset[str]]]:
-        """Stored (row id, batch id) pairs and current frontiers of ``row_ids``."""
-        stored = set(self._select_ids(
-            lambda where: f"SELECT CAST(row_id AS VARCHAR), replace(CAST(batch_id AS VARCHAR), "
-                          f"'-', '') FROM {table.history} WHERE {where}", "row_id", row_ids))
-        visible = self._select_ids(
-            lambda where: f"SELECT CAST(id AS VARCHAR), replace(CAST(_jz_batch AS VARCHAR), '-', "
-                          f"''), _jz_frontier FROM {table.visible} WHERE {where}", "id", row_ids)
+        """Stored (row id, batch id) pairs and current frontiers of ``row_ids``, in one query."""
+        rows = self._select_ids(lambda match: (
+            "SELECT CAST(_jz_row_id AS VARCHAR), replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), "
+            f"CAST(NULL AS UUID[]), false FROM {table.history} WHERE {match('_jz_row_id')} "
+            "UNION ALL SELECT CAST(id AS VARCHAR), replace(CAST(_jz_batch AS VARCHAR), '-', ''), "
+            f"_jz_frontier, true FROM {table.visible} WHERE {match('id')}"), row_ids)
+        stored = {(row, batch) for row, batch, _, shown in rows if not shown}
         frontiers = {row: frozenset((batch,)) if tips is None else frozenset(t.hex for t in tips)
-                     for row, batch, tips in visible}
+                     for row, batch, tips, shown in rows if shown}
         return stored, frontiers
 
-    def _select_ids(self, sql: Callable[[str], str], column: str, ids: Sequence[str],
+    def _select_ids(self, sql: Callable[[Callable[[str], str]], str], ids: Sequence[str],
                     ) -> list[tuple[Any, ...]]:
-        """Rows of ``sql(where)`` with ``where`` restricting ``column`` to ``ids``."""
+        """Rows of ``sql(match)``, where ``match(column)`` restricts a UUID column to ``ids``."""
         if not ids:
             return []
-        if len(ids) <= MAX_ID_PARAMS:
-            where = f"{column} IN ({', '.join(['CAST(? AS UUID)'] * len(ids))})"
-            return self._conn.execute(sql(where), list(ids)).fetchall()
-        with self._source(_IDS, pa.table({"id": pa.array(ids, pa.string())})):
-            where = f"{column} IN (SELECT CAST(id AS UUID) FROM {_IDS})"
-            return self._conn.execute(sql(where)).fetchall()
+        if len(ids) > MAX_ID_PARAMS:
+            with self._source(_IDS, pa.table({"id": pa.array(ids, pa.string())})):
+                text = sql(lambda column: f"{column} IN (SELECT CAST(id AS UUID) FROM {_IDS})")
+                return self._conn.execute(text).fetchall()
+        marks = ", ".join(["CAST(? AS UUID)"] * len(ids))
+        uses: list[str] = []
+
+        def match(column: str) -> str:
+            uses.append(column)
+            return f"{column} IN ({marks})"
+
+        text = sql(match)
+        return self._conn.execute(text, list(ids) * len(uses)).fetchall()
 
     def _insert_history(self, table: PhysicalTable, versions: list[RowVersion],
                         ) -> pa.Table | None:
@@ -338,11 +429,13 @@ class Store:
         if not row_ids:
             return []
         histories: dict[str, list[RowVersion]] = {}
-        for raw in self._select_ids(table.select_history_sql, "row_id", row_ids):
+        for raw in self._select_ids(
+                lambda match: table.select_history_sql(match("_jz_row_id")), row_ids):
             version = table.decode_version(raw)
             histories.setdefault(version.row_id, []).append(version)
         before = {row.row_id: row for row in map(
-            table.decode_visible, self._select_ids(table.select_visible_sql, "id", row_ids))}
+            table.decode_visible, self._select_ids(
+                lambda match: table.select_visible_sql(match("id")), row_ids))}
         inserts: list[VisibleRow] = []
         updates: list[VisibleRow] = []
         deletes: list[str] = []
@@ -367,20 +460,29 @@ class Store:
         falls back to the rest of their history. ``tier`` only ever raises the confirmed tier.
 
         Example:
-            >>> # store.set_batch_state(batch_id, "VisibleTransactional", tier=2)   # accepted
-            >>> # store.set_batch_state(batch_id, "Rejected")                       # rejected
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.apply([v.with_state("StagingPending")])
+            >>> store.current("todos", [row])
+            {}
+            >>> store.set_batch_state(v.batch_id, "VisibleTransactional", tier=2).tables
+            {'todos': ('01900000-0000-7000-8000-000000000001',)}
+            >>> store.current("todos", [row])[row].tier
+            2
         """
         if state not in get_args(RowState):
             raise WriteError(f"unknown row state {state!r} (one of {get_args(RowState)})")
-        sql = "UPDATE {h} SET state = ?"
+        sql = "UPDATE {h} SET _jz_state = ?"
         params: list[Any] = [state]
-        changed = "state <> ?"
+        changed = "_jz_state <> ?"
         if tier is not None:
-            sql += ", tier = greatest(coalesce(tier, ?), ?)"
-            changed += " OR tier IS NULL OR tier < ?"
+            sql += ", _jz_tier = greatest(coalesce(_jz_tier, ?), ?)"
+            changed += " OR _jz_tier IS NULL OR _jz_tier < ?"
             params += [tier, tier]
-        sql += (f" WHERE batch_id = CAST(? AS UUID) AND ({changed}) "
-                "RETURNING CAST(row_id AS VARCHAR)")
+        sql += (f" WHERE _jz_batch_id = CAST(? AS UUID) AND ({changed}) "
+                "RETURNING CAST(_jz_row_id AS VARCHAR)")
         params += [batch_id, state] + ([tier] if tier is not None else [])
         changes = ChangeCollector()
         with self.lock:
@@ -400,12 +502,17 @@ class Store:
         """The visible rows of ``row_ids`` (soft- and hard-deleted ones too; missing ids absent).
 
         Example:
-            >>> # row = store.current("todos", [row_id]).get(row_id)
-            >>> # next_parents = row.frontier
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.apply([v])
+            >>> store.current("todos", [row])[row].frontier
+            ('abababababababababababababababab',)
         """
         physical = self._table(table, schema_hash)
         with self.lock:
-            rows = self._select_ids(physical.select_visible_sql, "id",
+            rows = self._select_ids(lambda match: physical.select_visible_sql(match("id")),
                                     list(dict.fromkeys(row_ids)))
         return {r.row_id: r for r in map(physical.decode_visible, rows)}
 
@@ -413,23 +520,37 @@ class Store:
         """Every stored version of one row, oldest first by ``(updated_at, batch_id)``.
 
         Example:
-            >>> # [v.batch_id for v in store.history("todos", row_id)]
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.apply([v])
+            >>> store.history("todos", row) == [v]
+            True
         """
         physical = self._table(table, schema_hash)
         with self.lock:
-            rows = self._select_ids(physical.select_history_sql, "row_id", [row_id])
+            rows = self._select_ids(lambda match: physical.select_history_sql(match("_jz_row_id")),
+                                    [row_id])
         return sorted(map(physical.decode_version, rows), key=lambda v: v.order_key)
 
     def versions_of_batch(self, batch_id: str) -> list[RowVersion]:
         """Every stored version written by one batch, in every table and schema version.
 
         Example:
-            >>> # {v.row_id for v in store.versions_of_batch(handle.batch_id)}
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.apply([v])
+            >>> store.versions_of_batch(v.batch_id) == [v]
+            True
         """
         out: list[RowVersion] = []
         with self.lock:
             for table in self._tables.values():
-                sql = table.select_history_sql("batch_id = CAST(? AS UUID)") + " ORDER BY row_id"
+                sql = (table.select_history_sql("_jz_batch_id = CAST(? AS UUID)")
+                       + " ORDER BY _jz_row_id")
                 out += map(table.decode_version, self._conn.execute(sql, [batch_id]).fetchall())
         return out
 

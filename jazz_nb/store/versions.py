@@ -47,12 +47,22 @@ def uuid7() -> uuid.UUID:
 
 
 def new_row_id() -> str:
-    """A fresh row id: lowercase hyphenated UUIDv7."""
+    """A fresh row id: lowercase hyphenated UUIDv7.
+
+    Example:
+        >>> len(new_row_id()), new_row_id()[14]
+        (36, '7')
+    """
     return str(uuid7())
 
 
 def new_batch_id() -> str:
-    """A fresh batch id: UUIDv7 as 32 lowercase hex characters (Jazz's public form)."""
+    """A fresh batch id: UUIDv7 as 32 lowercase hex characters (Jazz's public form).
+
+    Example:
+        >>> len(new_batch_id()), new_batch_id() < new_batch_id()
+        (32, True)
+    """
     return uuid7().hex
 
 
@@ -70,14 +80,26 @@ class MonotonicClock:
         self._lock = threading.Lock()
 
     def now(self) -> int:
-        """The next timestamp: wall-clock µs, or last+1 if the wall clock did not advance."""
+        """The next timestamp: wall-clock µs, or last+1 if the wall clock did not advance.
+
+        Example:
+            >>> MonotonicClock().now() > 1_600_000_000_000_000
+            True
+        """
         with self._lock:
             now = time.time_ns() // 1000
             self._last = now if now > self._last else self._last + 1
             return self._last
 
     def observe(self, timestamp: int) -> None:
-        """Never issue a timestamp at or below one already seen."""
+        """Never issue a timestamp at or below one already seen.
+
+        Example:
+            >>> clock = MonotonicClock()
+            >>> clock.observe(2**62)
+            >>> clock.now()
+            4611686018427387905
+        """
         with self._lock:
             self._last = max(self._last, timestamp)
 
@@ -89,6 +111,10 @@ class RowVersion:
     ``row_id`` is a UUID string, ``batch_id`` 32 hex chars, ``parents`` the batch ids of the
     row-local versions it supersedes, ``updated_at``/``created_at`` µs, ``data`` storage values
     of *all* user columns (empty for hard deletes).
+
+    Example:
+        >>> RowVersion("todos", "r", "ab" * 16, (), 1, "me", 1, "me", {}).state
+        'VisibleDirect'
     """
 
     table: str
@@ -107,22 +133,43 @@ class RowVersion:
 
     @property
     def is_visible(self) -> bool:
-        """Whether the version takes part in merges (``VisibleDirect``/``VisibleTransactional``)."""
+        """Whether the version takes part in merges (``VisibleDirect``/``VisibleTransactional``).
+
+        Example:
+            >>> RowVersion("t", "r", "ab" * 16, (), 1, "me", 1, "me", {}, "Rejected").is_visible
+            False
+        """
         return self.state in VISIBLE_STATES
 
     @property
     def order_key(self) -> tuple[int, bytes]:
-        """Jazz's total order for LWW: ``(updated_at, batch_id bytes)``."""
+        """Jazz's total order for LWW: ``(updated_at, batch_id bytes)``.
+
+        Example:
+            >>> RowVersion("t", "r", "0f" * 16, (), 7, "me", 1, "me", {}).order_key[0]
+            7
+        """
         return (self.updated_at, bytes.fromhex(self.batch_id))
 
     def with_state(self, state: RowState, tier: int | None = None) -> RowVersion:
-        """The same version in another state (e.g. staged → visible on commit)."""
+        """The same version in another state (e.g. staged → visible on commit).
+
+        Example:
+            >>> v = RowVersion("t", "r", "ab" * 16, (), 1, "me", 1, "me", {}, "StagingPending")
+            >>> v.with_state("VisibleTransactional", tier=2).tier
+            2
+        """
         return replace(self, state=state, tier=tier if tier is not None else self.tier)
 
 
 @dataclass(frozen=True, slots=True)
 class VisibleRow:
-    """The merged current answer for one row id (what the visible table holds)."""
+    """The merged current answer for one row id (what the visible table holds).
+
+    Example:
+        >>> VisibleRow("t", "r", {}, "me", 1, "me", 1, "ab" * 16, ("ab" * 16,)).is_deleted
+        False
+    """
 
     table: str
     row_id: str
@@ -138,5 +185,10 @@ class VisibleRow:
 
     @property
     def is_deleted(self) -> bool:
-        """Soft or hard deleted."""
+        """Soft or hard deleted.
+
+        Example:
+            >>> VisibleRow("t", "r", {}, "me", 1, "me", 1, "b", ("b",), "soft").is_deleted
+            True
+        """
         return self.delete_kind is not None

@@ -43,6 +43,17 @@ class PolicyTestDb(Db):
         finally:
             batch.rollback()
 
+    def allowed(self, fn: Callable[[Batch], Any]) -> bool:
+        """Whether ``fn(batch)`` passes the policies (nothing is kept) — for policy matrices.
+
+        Example: ``{user: t.as_(user).allowed(lambda b: b.delete(app.todos, todo.id)) for ...}``
+        """
+        try:
+            self._attempt(fn)
+        except PolicyDenied:
+            return False
+        return True
+
     def expect_allowed(self, fn: Callable[[Batch], T]) -> T:
         """Run ``fn(batch)``; fail if a write is denied. Nothing is kept.
 

@@ -63,7 +63,7 @@ class Writer:
             return VisibleRow(table, row_id, staged.data, staged.created_by, staged.created_at,
                               staged.updated_by, staged.updated_at, staged.batch_id,
                               (staged.batch_id,), staged.delete_kind)
-        return self.db.store.current(table, [row_id]).get(row_id)
+        return self.db.current_row(table, row_id)
 
     def _stage(self, version: RowVersion, base: VisibleRow | None) -> RowVersion:
         key = (version.table, version.row_id)
@@ -83,7 +83,8 @@ class Writer:
         created_by, created_at = (author, now) if base is None else (base.created_by,
                                                                      base.created_at)
         return RowVersion(table, row_id, self.batch_id, (), now, created_by, created_at, author,
-                          data, self.state, None, delete_kind)  # type: ignore[arg-type]
+                          data, self.state, None, delete_kind,  # type: ignore[arg-type]
+                          self.db.branch_key)
 
     # -- operations -------------------------------------------------------------------------------
     def insert(self, table: Any, values: Mapping[str, Any], *, id: Any = None,

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import duckdb
 import pytest
-from query_helpers import create_tables, todo_app
 
 from jazz_nb.schema.app import App
+from tests.query.query_helpers import create_tables, todo_app
 
 
 @pytest.fixture

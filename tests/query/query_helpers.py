@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+
 from jazz_nb import schema as s
 from jazz_nb.schema.app import App
 from jazz_nb.store.layout import create_statements, quote, visible_table

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from query_helpers import uid
 
 from jazz_nb.errors import JazzError, QueryError
 from jazz_nb.query import Condition, OrderKey, Query
 from jazz_nb.schema.app import App
+from tests.query.query_helpers import uid
 
 
 def test_every_method_returns_a_new_query(app: App) -> None:

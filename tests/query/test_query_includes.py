@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from query_helpers import insert, uid
 
 from jazz_nb.query import compile_query, rows_from_arrow, run_arrow
 from jazz_nb.query.results import Row
 from jazz_nb.schema.app import App
+from tests.query.query_helpers import insert, uid
 
 HOME, WORK, GONE, MISSING = uid(100), uid(101), uid(102), uid(199)
 P1, P2, P3 = uid(201), uid(202), uid(203)

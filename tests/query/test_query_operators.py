@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 import pytest
-from query_helpers import THINGS_APP as APP
-from query_helpers import create_tables, insert, uid
 
 from jazz_nb.errors import QueryError
 from jazz_nb.query import compile_query, rows_from_arrow, run_arrow
 from jazz_nb.query.columns import OPERATORS, resolve
 from jazz_nb.schema.app import App
+from tests.query.query_helpers import THINGS_APP as APP
+from tests.query.query_helpers import create_tables, insert, uid
 
 U1, U2, U3 = uid(901), uid(902), uid(903)
 ROWS: list[dict[str, Any]] = [
@@ -68,7 +68,7 @@ ALLOWED = {
 def things() -> Iterator[duckdb.DuckDBPyConnection]:
     conn = duckdb.connect()
     create_tables(conn, APP)
-    for i, (row, (by, at)) in enumerate(zip(ROWS, MAGIC), start=1):
+    for i, (row, (by, at)) in enumerate(zip(ROWS, MAGIC, strict=True), start=1):
         insert(conn, APP, "things", [{**row, "id": uid(i), "$createdBy": by, "$createdAt": at}])
     yield conn
     conn.close()
@@ -77,7 +77,7 @@ def things() -> Iterator[duckdb.DuckDBPyConnection]:
 def stored_rows() -> dict[str, dict[str, Any]]:
     """Every row's storage values (as the query compares them), by id."""
     out = {}
-    for i, (row, (by, at)) in enumerate(zip(ROWS, MAGIC), start=1):
+    for i, (row, (by, at)) in enumerate(zip(ROWS, MAGIC, strict=True), start=1):
         values = {name: None for name in APP.tables["things"].columns}
         values.update({"id": uid(i), "$createdBy": by, "$createdAt": at, "$canRead": None})
         for name, value in row.items():
@@ -125,7 +125,8 @@ def test_operator_matrix(things: duckdb.DuckDBPyConnection, column: str, op: str
     rows = stored_rows()
     q = APP.things
     if op not in ALLOWED[column]:
-        with pytest.raises(QueryError, match=re.escape(f"'{op}' is not supported by things.{column}")) as err:
+        message = re.escape(f"'{op}' is not supported by things.{column}")
+        with pytest.raises(QueryError, match=message) as err:
             q.where({column: {op: operands(column, "eq")[0]}})
         assert (err.value.operator, err.value.column, err.value.table) == (op, column, "things")
         return
@@ -154,14 +155,14 @@ def test_conditions_are_anded(things: duckdb.DuckDBPyConnection) -> None:
 
 def test_magic_timestamps_take_ms_ints_and_exact_datetimes(things: Any) -> None:
     q = APP.things.where({"$createdAt": {"gte": datetime(1970, 1, 1, 0, 0, 0, 20,
-                                                         tzinfo=timezone.utc)}})
+                                                         tzinfo=UTC)}})
     assert run_ids(things, q) == [uid(2), uid(3), uid(4), uid(5)]
     assert q.conditions[0].value == 20
     assert APP.things.where({"$createdAt": 2}).conditions[0].value == 2000
 
 
 def test_timestamp_values_accept_datetimes_and_iso_text(things: Any) -> None:
-    at = datetime(1970, 1, 1, 0, 0, 1, tzinfo=timezone.utc)
+    at = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
     assert run_ids(things, APP.things.where(at=at)) == [uid(1), uid(5)]
     assert run_ids(things, APP.things.where(at="1970-01-01T00:00:01Z")) == [uid(1), uid(5)]
 
@@ -172,5 +173,5 @@ def test_json_eq_compares_canonical_text(things: Any) -> None:
 
 
 def test_is_null_needs_a_nullable_column(app: App) -> None:
-    with pytest.raises(QueryError, match="'is_null'.*todos.title.*not nullable"):
+    with pytest.raises(QueryError, match=r"'is_null'.*todos\.title.*not nullable"):
         app.todos.where(title=None)

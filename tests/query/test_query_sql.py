@@ -1,17 +1,17 @@
-"""Golden tests of the SQL compiler: the exact statement and parameters of representative queries."""
+"""Golden tests of the SQL compiler: exact statements and parameters of representative queries."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from query_helpers import insert, uid
 
 from jazz_nb.errors import QueryError
 from jazz_nb.query import CompileContext, compile_query, rows_from_arrow, run_arrow
 from jazz_nb.schema.app import App
+from tests.query.query_helpers import insert, uid
 
 
 def tables(app: App) -> dict[str, str]:
@@ -128,7 +128,7 @@ def test_nested_include(app: App) -> None:
 
 
 def test_select_with_magic_columns(app: App) -> None:
-    since = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    since = datetime(2024, 1, 1, tzinfo=UTC)
     q = (app.todos.select("title", "$createdBy", "$canRead")
          .where({"$createdAt": {"gte": since}}).order_by("$updatedAt", "desc"))
     compiled = compile_query(q)

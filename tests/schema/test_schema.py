@@ -28,7 +28,8 @@ def test_branch_name_uses_first_12_hex_chars() -> None:
     lambda: s.define_app({"todos": s.table(done=s.boolean(), title=s.string())}),  # column order
     lambda: s.define_app({"todos": s.table(title=s.string().optional(), done=s.boolean())}),
     lambda: s.define_app({"todos": s.table(title=s.string(), done=s.boolean(default=False))}),
-    lambda: s.define_app({"todos": s.table(title=s.string(), done=s.boolean()).index_only("title")}),
+    lambda: s.define_app({"todos": s.table(title=s.string(),
+                                           done=s.boolean()).index_only("title")}),
     lambda: s.define_app({"todo": s.table(title=s.string(), done=s.boolean())}),
 ])
 def test_every_structural_change_changes_the_hash(other) -> None:

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from jazz_nb import s
-from jazz_nb.store.versions import RowVersion, new_row_id
+from jazz_nb.store.versions import RowVersion
 
 APP = s.define_app({
     "todos": s.table(
@@ -34,15 +34,10 @@ def batch(n: int | None = None) -> str:
 
 def version(row_id: str, batch_id: str, parents: tuple[str, ...] = (), at: int = 1,
             data: dict[str, Any] | None = None, table: str = "todos", **kw: Any) -> RowVersion:
-    """A version of ``row_id``; ``data`` is merged over a default todo (or counter) body."""
-    body = dict(TODO) if table == "todos" else {"name": "c", "hits": 0, "labels": []}
-    body.update(data or {})
+    """A version of ``row_id``; ``data`` goes over a default todo (or counter) body."""
+    defaults = {"todos": TODO, "counters": {"name": "c", "hits": 0, "labels": []}}
+    body = {**defaults.get(table, {}), **(data or {})}
     author = kw.pop("author", "alice")
     created_at = kw.pop("created_at", 1)
     return RowVersion(table, row_id, batch_id, tuple(parents), at, author, created_at, author,
                       body, **kw)
-
-
-def todo_row() -> str:
-    """A fresh row id."""
-    return new_row_id()

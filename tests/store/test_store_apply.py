@@ -10,6 +10,7 @@ import pytest
 from jazz_nb import s
 from jazz_nb.errors import WriteError
 from jazz_nb.store.changes import ChangeSet
+from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import new_row_id
 from tests.store.store_helpers import APP, batch, version
@@ -136,6 +137,7 @@ def test_failed_apply_leaves_nothing_behind(store: Store, count: int) -> None:
     with pytest.raises(WriteError) as info:
         store.apply([*good, bad])
     assert info.value.table == "todos"
+    assert info.value.column == ("priority" if count > 1 else None)  # Arrow names the column
     assert store.current("todos", [v.row_id for v in good]) == {}
     assert store.versions_of_batch(good[0].batch_id) == []
     assert store.apply(good).tables == {"todos": tuple(v.row_id for v in good)}  # still usable
@@ -224,3 +226,40 @@ def test_cursor_reads_from_another_thread(store: Store) -> None:
     thread.start()
     thread.join()
     assert out == [(1,)]
+
+
+def test_user_columns_may_share_names_with_engine_fields() -> None:
+    app = s.define_app({"jobs": s.table(state=s.string(), tier=s.int(), created_at=s.bigint(),
+                                        row_id=s.string(), parents=s.array(s.string()))})
+    data = {"state": "open", "tier": 3, "created_at": 7, "row_id": "x", "parents": ["p"]}
+    with Store(app) as store:
+        rows = [new_row_id() for _ in range(6)]
+        store.apply([version(r, batch(), data=data, table="jobs") for r in rows])
+        shown = store.current("jobs", rows)
+        assert all(shown[r].data == data for r in rows)
+        assert store.history("jobs", rows[0])[0].data == data
+
+
+def test_bulk_merges_rejections_and_long_id_lists(store: Store) -> None:
+    rows = [new_row_id() for _ in range(70)]  # more ids than one statement binds
+    base = {r: batch() for r in rows}
+    store.apply([version(r, base[r], at=1, data={"title": "a", "priority": 1}) for r in rows])
+    left, right, fresh_rows = batch(), batch(), [new_row_id() for _ in range(6)]
+    store.apply([version(r, left, (base[r],), at=2, data={"title": "b", "priority": 1})
+                 for r in rows])
+    concurrent = [version(r, right, (base[r],), at=3, data={"title": "a", "priority": 2})
+                  for r in rows]
+    created = [version(r, right, at=3, data={"title": "new"}) for r in fresh_rows]
+    changes = store.apply([*concurrent, *created])
+    assert changes.tables == {"todos": (*rows, *fresh_rows)}
+    shown = store.current("todos", rows + fresh_rows)
+    for r in rows:
+        expected = visible_preview(store.history("todos", r), APP.tables["todos"].columns)
+        assert shown[r] == expected
+        assert (shown[r].data["title"], shown[r].data["priority"]) == ("b", 2)
+        assert shown[r].frontier == tuple(sorted((left, right)))
+    rejected = store.set_batch_state(right, "Rejected")
+    assert set(rejected.tables["todos"]) == {*rows, *fresh_rows}
+    shown = store.current("todos", rows + fresh_rows)
+    assert set(shown) == set(rows)
+    assert all(shown[r].data["priority"] == 1 and shown[r].batch_id == left for r in rows)

@@ -3,18 +3,22 @@
 Random concurrent version DAGs for a few rows (random parents among earlier versions, random
 columns changed, random deletes, non-visible states, ``updated_at`` ties broken by batch id) are
 applied to three stores, each in its own order, in chunks, with duplicates. The three visible
-tables must be identical and equal to ``visible_preview`` of each row's full history.
+tables must be identical and equal to ``visible_preview`` of each row's full history, and
+stay so after one batch's fate changes (``set_batch_state``).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jazz_nb.store.layout import visible_table
+from jazz_nb.store.layout import history_table, visible_table
 from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import RowVersion
@@ -57,15 +61,13 @@ def _body(table: str, draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[RowVersion]:
-    sizes = draw(st.lists(st.integers(1, 7), min_size=1, max_size=len(ROWS)))
-    numbers = draw(st.lists(st.integers(0, 2**20), min_size=sum(sizes), max_size=sum(sizes),
-                            unique=True))
-    ids = [f"{n:032x}" for n in numbers]
+    """Histories of up to three rows; a batch may hold versions of several rows."""
+    pool = [f"{n:032x}" for n in draw(st.lists(st.integers(0, 2**20), min_size=8, max_size=8,
+                                                unique=True))]
     out: list[RowVersion] = []
-    for i, size in enumerate(sizes):
-        table = draw(st.sampled_from(["todos", "counters"]))
-        out += draw(row_history(table, ROWS[i], ids[:size]))
-        ids = ids[size:]
+    for row_id in ROWS[:draw(st.integers(1, len(ROWS)))]:
+        batch_ids = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=7, unique=True))
+        out += draw(row_history(draw(st.sampled_from(["todos", "counters"])), row_id, batch_ids))
     return out
 
 
@@ -87,24 +89,54 @@ def _visible_tables(store: Store) -> list[Any]:
     return out
 
 
-@settings(max_examples=80, deadline=None)
+@pytest.fixture(scope="module")
+def stores() -> Iterator[list[Store]]:
+    """Three stores, emptied before each example (opening DuckDB is the slow part)."""
+    opened = [Store(APP) for _ in range(3)]
+    yield opened
+    for store in opened:
+        store.close()
+
+
+def _empty(store: Store) -> None:
+    for name in APP.tables:
+        store.execute(f'DELETE FROM "{visible_table(name, APP.schema_hash)}"')
+        store.execute(f'DELETE FROM "{history_table(name, APP.schema_hash)}"')
+
+
+@settings(max_examples=60, deadline=None)
 @given(data=st.data())
-def test_every_arrival_order_converges_to_visible_preview(data: st.DataObject) -> None:
+def test_every_arrival_order_converges_to_visible_preview(
+        stores: list[Store], data: st.DataObject) -> None:
     versions = data.draw(histories())
-    stores = [Store(APP) for _ in range(3)]
-    try:
-        for store in stores:
-            for chunk in data.draw(arrival(versions)):
-                store.apply(chunk)
-        tables = [_visible_tables(store) for store in stores]
-        assert tables[0] == tables[1] == tables[2]
-        for row_id in {v.row_id for v in versions}:
-            history = [v for v in versions if v.row_id == row_id]
-            table = history[0].table
-            expected = visible_preview(history, APP.tables[table].columns)
-            assert stores[0].current(table, [row_id]).get(row_id) == expected
-            assert sorted(stores[0].history(table, row_id), key=lambda v: v.batch_id) == sorted(
-                history, key=lambda v: v.batch_id)
-    finally:
-        for store in stores:
-            store.close()
+    for store in stores:
+        _empty(store)
+        for chunk in data.draw(arrival(versions)):
+            store.apply(chunk)
+    _assert_converged(stores, versions)
+    # a later fate of one batch (accept, reject, confirm) converges the same way
+    fate = data.draw(st.sampled_from(versions)).batch_id
+    state = data.draw(st.sampled_from(["Rejected", "VisibleTransactional", "VisibleDirect"]))
+    tier = data.draw(st.none() | st.integers(0, 2))
+    for store in stores:
+        store.set_batch_state(fate, state, tier)  # type: ignore[arg-type]
+    _assert_converged(stores, [_with_fate(v, fate, state, tier) for v in versions])
+
+
+def _with_fate(v: RowVersion, batch_id: str, state: str, tier: int | None) -> RowVersion:
+    if v.batch_id != batch_id:
+        return v
+    raised = v.tier if tier is None else max(tier, v.tier if v.tier is not None else tier)
+    return replace(v, state=state, tier=raised)
+
+
+def _assert_converged(stores: list[Store], versions: list[RowVersion]) -> None:
+    tables = [_visible_tables(store) for store in stores]
+    assert tables[0] == tables[1] == tables[2]
+    for row_id in {v.row_id for v in versions}:
+        history = [v for v in versions if v.row_id == row_id]
+        table = history[0].table
+        expected = visible_preview(history, APP.tables[table].columns)
+        assert stores[0].current(table, [row_id]).get(row_id) == expected
+        by_batch = sorted(history, key=lambda v: v.batch_id)
+        assert sorted(stores[0].history(table, row_id), key=lambda v: v.batch_id) == by_batch

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,8 @@ from jazz_nb import s
 def test_insert_returns_the_stored_row_with_defaults(db: jz.Db, app: s.App) -> None:
     row = db.insert(app.todos, {"title": "Buy milk"})
     assert uuid.UUID(row.id).version == 7
-    assert dict(row) == {"id": row.id, "title": "Buy milk", "done": False, "priority": None, "tags": None,
+    assert dict(row) == {"id": row.id, "title": "Buy milk", "done": False, "priority": None,
+                         "tags": None,
                          "due": None, "project_id": None}
     assert row.wait("local") is row
     assert db.one(app.todos.where(title="Buy milk")).id == row.id
@@ -60,7 +61,7 @@ def test_upsert_inserts_then_updates(db: jz.Db, app: s.App) -> None:
 
 
 def test_timestamps_accept_datetimes_numbers_and_iso(db: jz.Db, app: s.App) -> None:
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     a = db.insert(app.todos, {"title": "a", "due": when})
     b = db.insert(app.todos, {"title": "b", "due": int(when.timestamp() * 1000)})
     c = db.insert(app.todos, {"title": "c", "due": "2026-01-02T03:04:05Z"})

@@ -1,0 +1,97 @@
+"""Engine benchmark: batched inserts, pushed-down queries and Arrow export on DuckDB.
+
+Run ``python -m bench.engine [--rows 1000000]``. Beside each figure it measures the naive way in
+the same run: per-row ``executemany`` inserts, and loading the whole table into pandas to filter
+there.
+
+Example:
+    >>> # python -m bench.engine --rows 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+import duckdb
+
+import jazz_nb as jz
+from bench.report import median_ms, print_table, timed
+from jazz_nb import s
+
+TITLES = ["milk", "bike", "report", "review", "sprint", "mum", "taxes", "garden"]
+
+
+def bench_app() -> s.App:
+    """A todo table with text, boolean, int, float and timestamp columns."""
+    return s.define_app({"todos": s.table(
+        title=s.string(), done=s.boolean(default=False), priority=s.int(),
+        estimate=s.float().optional(), owner=s.string(), due=s.timestamp().optional(),
+    )})
+
+
+def sample_rows(n: int, seed: int = 7) -> list[dict]:
+    """``n`` random todo rows (priority 0..999 so a filter on it is selective)."""
+    rnd = random.Random(seed)
+    return [{"title": f"{rnd.choice(TITLES)} {i}", "done": rnd.random() < 0.3,
+             "priority": rnd.randrange(1000), "estimate": rnd.random() * 8,
+             "owner": f"user{rnd.randrange(50)}", "due": 1_700_000_000_000 + i * 1000}
+            for i in range(n)]
+
+
+def naive_executemany_rate(rows: list[dict]) -> float:
+    """Rows/s of per-row ``executemany`` into a plain DuckDB table."""
+    conn = duckdb.connect()
+    conn.execute("CREATE TABLE t (title VARCHAR, done BOOLEAN, priority INTEGER, "
+                 "estimate DOUBLE, owner VARCHAR, due BIGINT)")
+    values = [tuple(r.values()) for r in rows]
+    seconds = timed(lambda: conn.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)", values))
+    return len(rows) / seconds
+
+
+def main() -> None:
+    """Run every measurement and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    app = bench_app()
+    results = []
+
+    with jz.create_db(app, app_id="bench") as db:
+        batch = sample_rows(100_000, seed=1)
+        rate = len(batch) / timed(lambda: db.insert_many(app.todos, batch))
+        naive = naive_executemany_rate(sample_rows(5_000, seed=2))
+        results.append(("batched inserts (rows/s)", f"{rate:,.0f}", f"{naive:,.0f}",
+                         f"{rate / naive:.0f}x", ">= 100,000", rate >= 100_000))
+
+        rest = args.rows - len(batch)
+        for start in range(0, rest, 200_000):
+            db.insert_many(app.todos, sample_rows(min(200_000, rest - start), seed=start + 3))
+
+        query = (app.todos.where(done=False, priority={"gte": 990}, owner="user7")
+                 .order_by("priority", "desc").order_by("title").limit(20))
+        fast = median_ms(lambda: db.df(query))
+
+        def naive_filter() -> object:
+            frame = db.df(app.todos)
+            hits = frame[(~frame.done) & (frame.priority >= 990) & (frame.owner == "user7")]
+            return hits.sort_values(["priority", "title"], ascending=[False, True]).head(20)
+
+        slow = median_ms(naive_filter, repeat=3)
+        results.append((f"filter+order+limit on {args.rows:,} rows -> DataFrame (ms)",
+                        f"{fast:.1f}", f"{slow:.0f}", f"{slow / fast:.0f}x",
+                        "<= 20 ms and >= 10x", fast <= 20 and slow / fast >= 10))
+
+        everything = app.todos.order_by("priority")
+        arrow_ms = median_ms(lambda: db.arrow(everything), repeat=5)
+        pandas_ms = median_ms(lambda: db.df(everything), repeat=3)
+        results.append((f"{args.rows:,}-row result -> Arrow (ms)", f"{arrow_ms:.0f}",
+                        f"{pandas_ms:.0f} (to pandas)", f"{pandas_ms / arrow_ms:.1f}x",
+                        "<= 500 ms", arrow_ms <= 500))
+        assert db.arrow(app.todos.select("title")).num_rows == args.rows
+
+    print_table(f"bench.engine — medians, {args.rows:,} rows", results)
+
+
+if __name__ == "__main__":
+    main()

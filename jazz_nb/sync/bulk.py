@@ -1,0 +1,107 @@
+"""Applying row versions from the server to the local store, fast when there are many.
+
+Small segments become ``RowVersion``s and go through ``store.apply`` (``fresh=True`` for
+segments the server marks fresh: rows it just created, which extend nothing here). Large ones
+(an initial fill, a re-subscription) are classified in DuckDB first: versions already stored
+are dropped; versions of rows never seen here that are their row's only, parentless version (a
+fill's common case) are inserted straight from Arrow with the store's own statements; the rest
+go through ``store.apply`` (which merges). Either way the store publishes a ``ChangeSet``, so
+live queries follow.
+
+Uses the store's internal ``_table``/``_transaction``/``_publish`` (a candidate for a public
+``Store.apply_arrow``).
+
+Example:
+    >>> # apply_segments(db.store, app, segments)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from jazz_nb.errors import WriteError
+from jazz_nb.schema.app import App
+from jazz_nb.store.changes import ChangeSet
+from jazz_nb.store.store import Store
+from jazz_nb.store.tables import SOURCE
+from jazz_nb.store.versions import RowVersion
+from jazz_nb.sync.frames import Segment, segment_versions
+
+BULK_MIN_ROWS = 256
+_INCOMING = "_jz_sync_in"
+
+
+def apply_segments(store: Store, app: App, segments: Sequence[Segment]) -> None:
+    """Store the versions of ``segments`` (schemas of ``app``) in ``store``.
+
+    Example:
+        >>> # apply_segments(db.store, app, decode_frame(data, {app.schema_hash: app})[1])
+    """
+    fresh: list[RowVersion] = []
+    rest: list[RowVersion] = []
+    for segment in segments:
+        if segment.rows.num_rows >= BULK_MIN_ROWS:
+            rest += _bulk(store, app, segment)
+        else:
+            (fresh if segment.fresh else rest).extend(segment_versions(
+                segment, app.table(segment.table), store.app.schema_hash))
+    if fresh:
+        try:  # rows the server just created: nothing to look up or merge
+            store.apply(fresh, fresh=True)
+        except WriteError:  # we had them after all (a duplicate delivery): merge instead
+            rest = fresh + rest
+    if rest:
+        store.apply(rest)
+
+
+def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:
+    """Insert the simple new rows of a big segment; returns the versions that need a merge."""
+    mark = "" if segment.schema_hash == store.app.schema_hash else segment.schema_hash
+    table = store._table(segment.table, mark, WriteError)
+    rows = segment.rows
+    indexed = rows.append_column("_jz_i", pa.array(np.arange(rows.num_rows), pa.int64()))
+    sql = f"""
+        WITH inc AS (SELECT _jz_i, CAST(_jz_row_id AS UUID) AS r, CAST(_jz_batch_id AS UUID) AS b,
+                            len(_jz_parents) AS np, _jz_state AS s FROM {_INCOMING}),
+             counts AS (SELECT r, count(*) AS c FROM inc GROUP BY r),
+             known AS (SELECT DISTINCT h._jz_row_id AS r FROM {table.history} AS h
+                       WHERE h._jz_row_id IN (SELECT r FROM inc)),
+             stored AS (SELECT inc._jz_i FROM inc JOIN {table.history} AS h
+                        ON h._jz_row_id = inc.r AND h._jz_batch_id = inc.b)
+        SELECT inc._jz_i,
+               CASE WHEN inc._jz_i IN (SELECT _jz_i FROM stored) THEN 0
+                    WHEN inc.np = 0 AND inc.s IN ('VisibleDirect', 'VisibleTransactional')
+                         AND counts.c = 1 AND inc.r NOT IN (SELECT r FROM known) THEN 1
+                    ELSE 2 END AS kind
+        FROM inc JOIN counts ON counts.r = inc.r ORDER BY inc._jz_i"""
+    with store.lock:
+        conn = store.conn
+        conn.register(_INCOMING, indexed)
+        try:
+            kinds = conn.sql(sql).fetchnumpy()["kind"]
+        finally:
+            conn.unregister(_INCOMING)
+        simple = np.flatnonzero(kinds == 1)
+        if len(simple):
+            fresh = rows.take(pa.array(simple))
+            fresh = fresh.append_column("_jz_frontier", pa.nulls(len(fresh),
+                                                                 pa.list_(pa.string())))
+            with store._transaction():
+                conn.register(SOURCE, fresh)
+                try:
+                    conn.execute(table.insert_history_sql(None))
+                    conn.execute(table.insert_visible_sql(None))
+                finally:
+                    conn.unregister(SOURCE)
+            ids = tuple(fresh.column("_jz_row_id").to_pylist())
+            batches = tuple(dict.fromkeys(fresh.column("_jz_batch_id").to_pylist()))
+            store._publish(ChangeSet({segment.table: ids}, batches))
+    rest = np.flatnonzero(kinds == 2)
+    if not len(rest):
+        return []
+    return segment_versions(Segment(segment.table, segment.schema_hash,
+                                    rows.take(pa.array(rest))),
+                            app.table(segment.table), store.app.schema_hash)

@@ -1,0 +1,146 @@
+"""Query scope on the server: which rows a subscription needs, at fill time and after writes.
+
+Subscriptions whose query compiles (for their session, policies included) to the same statement
+form one ``Group`` and share every computation. A group's scope is its root rows plus every
+row its includes pull in, read from the query result (the ``id`` of each included struct).
+
+After a run of writes the server computes, per group, the scope of the *changed* rows before and
+after applying them (``candidate_scope``: the changed root rows plus root rows linked to changed
+included rows, re-evaluated with the query restricted to those ids). Rows in the old scope that
+changed travel as their new versions; rows that entered the scope travel with their whole
+history. Windowed queries (limit/offset) and policies that look up other tables re-run the full
+query instead, since a change elsewhere can move rows in or out.
+
+Example:
+    >>> # group = Group(server_db, app.todos.where(done=False).include(project=True))
+    >>> # group.full_scope()  -> {"todos": <ids>, "projects": <ids>}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jazz_nb.live.deps import Dependencies, include_nodes
+from jazz_nb.policy.context import PolicyContext
+from jazz_nb.schema.app import App
+from jazz_nb.store import layout
+from jazz_nb.sync.frames import META, wire_schema
+
+if TYPE_CHECKING:
+    from jazz_nb.db import Db
+    from jazz_nb.query.builder import Query
+    from jazz_nb.store.store import Store
+
+Scope = dict[str, pa.Array]  # table -> row ids (strings)
+IDS = "_jz_sync_ids"
+
+
+class Group:
+    """Subscriptions sharing one compiled statement (same query, same effective policies)."""
+
+    def __init__(self, db: Db, query: Query) -> None:
+        self.db = db
+        self.query = query
+        light = query.select()  # ids and includes are all the scope needs
+        self.full = db.compile(light)
+        self.only_ids = db.compile(light, only_ids=True)
+        self.deps = Dependencies(db, query)
+        self.nodes = include_nodes(query)
+        self.tables = frozenset(self.deps.tables)
+        self.windowed = query.row_limit is not None or bool(query.row_offset)
+        ctx = db.compile_context()
+        self.refresh = ctx.refresh_tables(self.tables) if isinstance(ctx, PolicyContext) \
+            else frozenset()
+        # no filter, include or window: every changed root row may be in scope (a superset
+        # only costs bandwidth), so no query is needed to find out
+        self.trivial = not (query.conditions or query.includes or self.windowed) and (
+            ctx is None or ctx.row_filter(query.table, "t") is None)
+        self.key = group_key(db.app.schema_hash, self.full.sql, self.full.params)
+        self.members: set[tuple[str, int]] = set()  # (peer id, subscription id)
+
+    def full_scope(self) -> Scope:
+        """Every row in scope now (runs the whole query)."""
+        return self._scope(self.db.fetch_arrow(self.full))
+
+    def needs_full(self, changed: Iterable[str]) -> bool:
+        """Whether a change of ``changed`` tables needs a full re-run (window, policies)."""
+        tables = set(changed)
+        return bool(tables & self.refresh) or (self.windowed and bool(tables & self.tables))
+
+    def rows_scope(self, changed: Mapping[str, Iterable[str]]) -> Scope:
+        """Scope of the root rows that changed rows can affect: the changed root rows and the
+        root rows linked to changed included rows, re-evaluated by id (no window)."""
+        if self.trivial:
+            ids = changed.get(self.query.table, ())
+            return {self.query.table: pa.array(list(ids), pa.string())} if ids else {}
+        roots = self.deps.candidates({t: list(ids) for t, ids in changed.items()},
+                                     pa.table({"id": pa.array([], pa.string())}))
+        if not roots:
+            return {}
+        return self._scope(self.db.fetch_arrow(self.only_ids, roots))
+
+    def _scope(self, result: pa.Table) -> Scope:
+        out: dict[str, list[pa.Array]] = {self.query.table: [_flat(result.column("id"))]}
+        many = {node.path: node.many for node in self.nodes}
+        for node in self.nodes:
+            values: Any = _flat(result.column(node.path[0]))
+            for depth in range(len(node.path)):
+                if depth:
+                    values = pc.struct_field(values, node.path[depth])
+                if many[node.path[:depth + 1]]:
+                    values = pc.list_flatten(values)
+            out.setdefault(node.table, []).append(pc.struct_field(values, "id").drop_null())
+        return {t: pc.unique(pa.concat_arrays([a.cast(pa.string()) for a in arrays]))
+                for t, arrays in out.items()}
+
+
+def _flat(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
+def group_key(schema_hash: str, sql: str, params: Mapping[str, Any]) -> str:
+    """The key subscriptions are grouped by: schema, SQL text and parameter values.
+
+    Example:
+        >>> group_key("ab", "SELECT 1", {"q0": 3})
+        'ab\\nSELECT 1\\n{"q0": 3}'
+    """
+    return f"{schema_hash}\n{sql}\n{json.dumps(params, sort_keys=True, default=str)}"
+
+
+def history_arrow(store: Store, app: App, table: str, ids: pa.Array) -> pa.Table:
+    """Every stored version of rows ``ids`` of ``table`` (schema ``app``), in wire form.
+
+    Example:
+        >>> # history_arrow(server_store, app, "todos", pa.array([row_id]))
+    """
+    schema = app.table(table)
+    history = layout.quote(layout.history_table(table, app.schema_hash))
+    user = [f"{layout.read_expr(f'h.{layout.quote(n)}', c.type)} AS {layout.quote(n)}"
+            for n, c in schema.columns.items()]
+    sql = ("SELECT CAST(h._jz_row_id AS VARCHAR) AS _jz_row_id, "
+           "replace(CAST(h._jz_batch_id AS VARCHAR), '-', '') AS _jz_batch_id, "
+           "CAST(h._jz_parents AS VARCHAR[]) AS _jz_parents, " + ", ".join(f"h.{f.name}" for f in list(META)[3:])
+           + "".join(", " + u for u in user)
+           + f" FROM {history} AS h WHERE h._jz_row_id IN "
+           f"(SELECT CAST(id AS UUID) FROM {IDS}) ORDER BY h._jz_row_id, h._jz_updated_at")
+    with store.lock:
+        conn = store.conn
+        conn.register(IDS, pa.table({"id": ids.cast(pa.string())}))
+        try:
+            relation = conn.sql(sql)
+            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+            result = fetch()
+        finally:
+            conn.unregister(IDS)
+    parents = result.column("_jz_parents").combine_chunks()
+    dashless = pc.replace_substring(parents.flatten(), "-", "")  # public batch id form
+    parents = pa.ListArray.from_arrays(parents.offsets, dashless)
+    result = result.set_column(2, "_jz_parents", parents)
+    return result.cast(wire_schema(schema))
+

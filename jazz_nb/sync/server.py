@@ -1,0 +1,470 @@
+"""The sync server: HTTP routes and WebSocket sessions on one asyncio loop, one engine thread.
+
+Routes (§8.4): ``GET /health``; ``GET /apps/{app}/schemas``; ``GET /apps/{app}/schema/{hash}``,
+``POST /apps/{app}/admin/schemas``, ``GET|POST /apps/{app}/admin/permissions``,
+``GET /apps/{app}/admin/permissions/head`` and ``GET /apps/{app}/admin/introspection/
+subscriptions`` (all with ``X-Jazz-Admin-Secret``); ``/apps/{app}/ws`` (the sync protocol,
+docs/protocol.md).
+
+The loop thread does network I/O, frame decoding and auth; all store work runs on one engine
+thread (``server_app.AppState``), fed in arrival order — messages that arrive while the engine is
+busy are handled together in its next turn. A bad frame, message or credential gets an ``error``
+message on that connection only.
+
+Example:
+    >>> # python -m jazz_nb.sync.cli server --port 0 --in-memory --admin-secret s3cret
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.frames import CloseCode
+
+from jazz_nb.auth.server_auth import (
+    ADMIN_SECRET_HEADER,
+    AuthConfig,
+    Principal,
+    UnauthenticatedError,
+    auth_headers,
+    resolve,
+)
+from jazz_nb.auth.session import Session
+from jazz_nb.errors import JazzError, ProtocolError
+from jazz_nb.sync import protocol as p
+from jazz_nb.sync.catalogue import StaleParent
+from jazz_nb.sync.frames import BATCH_RE, decode_frame, read_header
+from jazz_nb.sync.http import HttpError, Request, read_request, response
+from jazz_nb.sync.server_app import AppState, Output, Work
+from jazz_nb.sync.websocket import WebSocket
+
+log = logging.getLogger("jazz_nb.sync.server")
+APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+HANDSHAKE_SECONDS = 10.0
+MAX_BACKLOG_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class ServerConfig:
+    """What ``jazz-nb server`` was started with.
+
+    Example:
+        >>> ServerConfig(port=0, in_memory=True).port
+        0
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 1625
+    data_dir: Path | None = None
+    in_memory: bool = False
+    app_id: str | None = None  # serve only this app id
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    max_frame_bytes: int = p.DEFAULT_MAX_FRAME_BYTES
+    heartbeat_seconds: float = p.HEARTBEAT_SECONDS
+
+
+class Connection:
+    """The loop side of one WebSocket session: an ordered send queue with its own task."""
+
+    def __init__(self, ws: WebSocket, peer_id: str) -> None:
+        self.ws = ws
+        self.peer_id = peer_id
+        self.last_seen = time.monotonic()
+        self._queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._backlog = 0
+        self._task = asyncio.get_running_loop().create_task(self._write())
+
+    def send(self, message: str | bytes) -> None:
+        """Queue a message; a peer too far behind is dropped (it reconnects and catches up)."""
+        if self._task.done():
+            return
+        self._backlog += len(message)
+        if self._backlog > MAX_BACKLOG_BYTES:
+            self._queue.put_nowait(p.encode(p.error_message(
+                "slow_consumer", "connection dropped: too far behind")))
+            self._queue.put_nowait(None)
+            return
+        self._queue.put_nowait(message)
+
+    async def _write(self) -> None:
+        while (message := await self._queue.get()) is not None:
+            try:
+                await self.ws.send(message)
+            except (ConnectionError, OSError):
+                return
+            self._backlog -= len(message)
+        await self.ws.close(CloseCode.POLICY_VIOLATION, "closed by server")
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Send what is queued, then close."""
+        self._queue.put_nowait(None)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), 5)
+        await self.ws.close(code, reason)
+
+
+class AppRuntime:
+    """The loop side of one app: its connections and the pump feeding the engine."""
+
+    def __init__(self, server: SyncServer, state: AppState) -> None:
+        self.server = server
+        self.state = state
+        self.connections: dict[str, Connection] = {}
+        self.queue: asyncio.Queue[Work] = asyncio.Queue()
+        self.task = asyncio.get_running_loop().create_task(self._pump())
+
+    def submit(self, work: Work) -> None:
+        """Hand a message to the engine (in arrival order)."""
+        self.queue.put_nowait(work)
+
+    def dispatch(self, outputs: list[Output]) -> None:
+        """Send engine outputs to their connections."""
+        for peer_id, message in outputs:
+            connection = self.connections.get(peer_id)
+            if connection is not None:
+                connection.send(message)
+
+    async def _pump(self) -> None:
+        while True:
+            items = [await self.queue.get()]
+            while not self.queue.empty():
+                items.append(self.queue.get_nowait())
+            try:
+                outputs = await self.server.engine(self.state.process, items)
+            except Exception:  # an engine bug: make the peers involved reconnect and replay
+                log.exception("engine failed on %d messages of app %s", len(items),
+                              self.state.app_id)
+                for peer_id in {w.peer_id for w in items}:
+                    connection = self.connections.get(peer_id)
+                    if connection is not None:
+                        connection.send(p.encode(p.error_message("internal", "server error")))
+                        asyncio.get_running_loop().create_task(
+                            connection.close(CloseCode.INTERNAL_ERROR, "internal"))
+                continue
+            self.dispatch(outputs)
+
+
+class SyncServer:
+    """The server: ``await server.start()`` returns the bound port; ``await server.stop()``."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.apps: dict[str, AppRuntime] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jazz-engine")
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[Any]] = set()
+
+    async def engine(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the engine thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def start(self) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one)."""
+        self._server = await asyncio.start_server(self._handle, self.config.host,
+                                                  self.config.port, limit=64 * 1024)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection, close the stores."""
+        if self._server is not None:
+            self._server.close()
+        for runtime in self.apps.values():
+            runtime.task.cancel()
+            for connection in list(runtime.connections.values()):
+                await connection.ws.close(CloseCode.GOING_AWAY, "server stopping")
+        for task in list(self._sessions):
+            task.cancel()
+        for runtime in self.apps.values():
+            if runtime.state.store is not None:
+                await self.engine(runtime.state.store.close)
+        self._executor.shutdown(wait=True)
+
+    # -- apps ------------------------------------------------------------------------------------
+    async def _app(self, app_id: str) -> AppRuntime:
+        if not APP_ID.match(app_id) or self.config.app_id not in (None, app_id):
+            raise HttpError(404, f"unknown app {app_id!r}")
+        runtime = self.apps.get(app_id)
+        if runtime is None:
+            directory = None if self.config.in_memory or self.config.data_dir is None \
+                else self.config.data_dir / app_id
+            state = await self.engine(AppState, app_id, directory, self.config.max_frame_bytes)
+            runtime = self.apps.setdefault(app_id, AppRuntime(self, state))
+        return runtime
+
+    # -- HTTP --------------------------------------------------------------------------------------
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            try:
+                request = await read_request(reader)
+                if request is None:
+                    return
+                if request.is_websocket:
+                    await self._websocket(request, reader, writer)
+                    return
+                status, body = await self._route(request)
+            except HttpError as err:
+                status, body = err.status, err.body
+            except (ConnectionError, asyncio.IncompleteReadError):
+                return
+            except Exception:
+                log.exception("HTTP request failed")
+                status, body = 500, {"error": "internal server error"}
+            writer.write(response(status, body))
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            writer.close()
+        finally:
+            self._sessions.discard(task)
+
+    async def _route(self, request: Request) -> tuple[int, Any]:
+        path, method = request.path.rstrip("/") or "/", request.method
+        if path == "/health" and method == "GET":
+            return 200, {"status": "healthy"}
+        match = re.fullmatch(r"/apps/([^/]+)(/.*)", path)
+        if match is None:
+            raise HttpError(404, f"no route {method} {request.path}")
+        runtime = await self._app(match.group(1))
+        state, rest = runtime.state, match.group(2)
+        if rest == "/schemas" and method == "GET":
+            hashes = list(state.catalogue.schemas)
+            return 200, {"hashes": hashes, "schemas": [
+                {"hash": h, "publishedAt": state.catalogue.schemas[h]["publishedAt"]}
+                for h in hashes]}
+        if rest.startswith("/schema/") and method == "GET":
+            self._admin(request)
+            entry = state.catalogue.schemas.get(rest[len("/schema/"):])
+            if entry is None:
+                raise HttpError(404, "schema not found")
+            return 200, entry
+        if not rest.startswith("/admin/"):
+            raise HttpError(404, f"no route {method} {request.path}")
+        self._admin(request)
+        return await self._admin_route(runtime, rest[len("/admin"):], method, request)
+
+    def _admin(self, request: Request) -> None:
+        expected = self.config.auth.admin_secret
+        if expected is None:
+            raise HttpError(403, "Admin auth not configured")
+        try:
+            principal = resolve({ADMIN_SECRET_HEADER: request.headers.get(
+                ADMIN_SECRET_HEADER.lower(), "")}, "-", self.config.auth)
+        except UnauthenticatedError as err:
+            raise HttpError(401, err.message, code=str(err.code)) from None
+        if principal.role != "admin":
+            raise HttpError(401, "admin secret required", code="missing")
+
+    async def _admin_route(self, runtime: AppRuntime, rest: str, method: str,
+                           request: Request) -> tuple[int, Any]:
+        state = runtime.state
+        if rest == "/schemas" and method == "POST":
+            body = request.json()
+            try:
+                schema_hash = await self.engine(state.publish_schema,
+                                                (body or {}).get("schema"))
+            except JazzError as err:
+                raise HttpError(400, str(err)) from None
+            return 201, {"objectId": schema_hash, "hash": schema_hash}
+        if rest == "/permissions/head" and method == "GET":
+            return 200, {"head": state.catalogue.head}
+        if rest == "/permissions" and method == "GET":
+            current = state.catalogue.permissions()
+            return 200, {"head": state.catalogue.head,
+                         "permissions": current[1].to_json() if current else None}
+        if rest == "/permissions" and method == "POST":
+            body = request.json()
+            if not isinstance(body, dict) or not isinstance(body.get("schemaHash"), str):
+                raise HttpError(400, "body needs schemaHash, permissions, "
+                                     "expectedParentBundleObjectId")
+            try:
+                head, outputs = await self.engine(
+                    state.publish_permissions, body["schemaHash"], body.get("permissions"),
+                    body.get("expectedParentBundleObjectId"))
+            except StaleParent as err:
+                raise HttpError(409, str(err)) from None
+            except JazzError as err:
+                raise HttpError(400, str(err)) from None
+            runtime.dispatch(outputs)
+            return 200, {"head": head}
+        if rest == "/introspection/subscriptions" and method == "GET":
+            return 200, {"subscriptions": [
+                {"connection": peer_id, "id": sub_id, "query": group.query.to_ir()}
+                for group in state.groups.values() for peer_id, sub_id in group.members]}
+        raise HttpError(404, f"no route {method} /admin{rest}")
+
+    # -- WebSocket sessions ----------------------------------------------------------------------
+    async def _websocket(self, request: Request, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        match = re.fullmatch(r"/apps/([^/]+)/ws", request.path)
+        if match is None:
+            raise HttpError(404, f"no WebSocket route {request.path}")
+        ws = await WebSocket.accept(reader, writer, request.head, self.config.max_frame_bytes)
+        if ws is None:
+            return
+        try:
+            runtime = await self._app(match.group(1))
+            principal, hello = await self._hello(ws, match.group(1))
+        except (HttpError, ProtocolError) as err:
+            code = err.code if isinstance(err, ProtocolError) else "unknown_app"
+            reason = getattr(err, "reason", None)
+            extra = {"reason": reason} if reason else {}
+            with contextlib.suppress(ConnectionError):
+                await ws.send(p.encode(p.error_message(code or "malformed_message", str(err),
+                                                       **extra)))
+            await ws.close(CloseCode.POLICY_VIOLATION, code or "")
+            return
+        peer_id = uuid.uuid4().hex
+        await self.engine(runtime.state.open_peer, peer_id, principal, hello["schema_hash"])
+        connection = Connection(ws, peer_id)
+        runtime.connections[peer_id] = connection
+        session = principal.session
+        connection.send(p.encode({
+            "type": "welcome", "protocol": p.PROTOCOL_VERSION, "connection_id": peer_id,
+            "client_id": hello["client_id"], "tier": "global", "role": principal.role,
+            "user_id": session.user_id if session else None,
+            "max_frame_bytes": self.config.max_frame_bytes,
+            "heartbeat_seconds": self.config.heartbeat_seconds,
+            "schema_known": hello["schema_hash"] in runtime.state.catalogue.apps}))
+        beat = asyncio.get_running_loop().create_task(self._heartbeat(connection))
+        try:
+            await self._session(runtime, connection)
+        finally:
+            beat.cancel()
+            runtime.connections.pop(peer_id, None)
+            runtime.submit(Work("close", peer_id))
+            await connection.close()
+
+    async def _hello(self, ws: WebSocket, app_id: str) -> tuple[Principal, dict[str, Any]]:
+        try:
+            first = await asyncio.wait_for(ws.recv(), HANDSHAKE_SECONDS)
+        except TimeoutError:
+            raise p.error("handshake_required", "no hello within "
+                                                f"{HANDSHAKE_SECONDS:.0f} s") from None
+        if not isinstance(first, str):
+            raise p.error("handshake_required", "the first frame must be a JSON hello")
+        hello = p.decode(first, p.CLIENT)
+        if hello["type"] != "hello":
+            raise p.error("handshake_required", f"expected hello, got {hello['type']!r}")
+        p.check_version(hello["protocol"])
+        auth = hello["auth"]
+        try:
+            session = Session.from_json(auth["session"]) if "session" in auth else None
+            headers = auth_headers(token=auth.get("token"), session=session,
+                                   backend_secret=auth.get("backend_secret"),
+                                   admin_secret=auth.get("admin_secret"))
+            principal = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: resolve(headers, app_id, self.config.auth, required=True))
+        except UnauthenticatedError as err:
+            failure = p.error("unauthenticated", err.message)
+            failure.reason = str(err.code)  # type: ignore[attr-defined]
+            raise failure from None
+        except (ValueError, TypeError) as err:
+            raise p.error("malformed_message", f"hello.auth is malformed: {err}") from None
+        return principal, hello
+
+    async def _heartbeat(self, connection: Connection) -> None:
+        every = self.config.heartbeat_seconds
+        beat = p.encode({"type": "heartbeat"})
+        while True:
+            await asyncio.sleep(every)
+            if time.monotonic() - connection.last_seen > 3 * every:
+                await connection.ws.close(CloseCode.GOING_AWAY, "heartbeat timeout")
+                return
+            connection.send(beat)
+
+    async def _session(self, runtime: AppRuntime, connection: Connection) -> None:
+        parts: dict[str, Any] = {}
+        while (message := await connection.ws.recv()) is not None:
+            connection.last_seen = time.monotonic()
+            try:
+                if isinstance(message, str):
+                    self._control(runtime, connection, message)
+                else:
+                    self._batch(runtime, connection, message, parts)
+            except ProtocolError as err:
+                connection.send(p.encode(p.error_message(err.code or "malformed_message",
+                                                         str(err))))
+                if err.code in ("malformed_frame", "handshake_required"):
+                    await connection.close(CloseCode.PROTOCOL_ERROR, err.code)
+                    return
+
+    def _control(self, runtime: AppRuntime, connection: Connection, text: str) -> None:
+        message = p.decode(text, p.CLIENT)
+        kind = message["type"]
+        if kind in ("subscribe", "unsubscribe"):
+            runtime.submit(Work(kind, connection.peer_id, message))
+        elif kind == "hello":
+            raise p.error("malformed_message", "hello was already received")
+
+    def _batch(self, runtime: AppRuntime, connection: Connection, data: bytes,
+               parts: dict[str, Any]) -> None:
+        try:
+            header, segments = decode_frame(data, runtime.state.catalogue.apps)
+        except ProtocolError as err:
+            if err.code in ("unknown_table", "unknown_schema"):
+                batch_id = read_header(data)[0].get("batch_id")
+                if isinstance(batch_id, str):
+                    connection.send(p.encode({"type": "fate", "batch_id": batch_id,
+                                              "kind": "rejected", "code": err.code,
+                                              "reason": str(err)}))
+            raise
+        batch_id, part, count = header.get("batch_id"), header.get("part", 0), \
+            header.get("parts", 1)
+        if header["type"] != "batch" or not isinstance(batch_id, str) or \
+                not re.match(BATCH_RE, batch_id) or header.get("mode") not in (
+                    "direct", "transactional") or not isinstance(part, int) or \
+                not isinstance(count, int) or not 0 <= part < count:
+            raise p.error("malformed_frame", "a batch frame header needs batch_id (32 hex), "
+                                             "mode direct|transactional and 0 <= part < parts")
+        pending = parts.get("segments") if parts.get("batch_id") == batch_id else None
+        if part != (0 if pending is None else parts["next"]):
+            parts.clear()
+            raise p.error("malformed_frame", f"batch {batch_id}: part {part} out of order")
+        collected = [*(pending or []), *segments]
+        if part + 1 < count:
+            parts.update(batch_id=batch_id, segments=collected, next=part + 1)
+            return
+        parts.clear()
+        runtime.submit(Work("batch", connection.peer_id, (header, collected)))
+
+
+def serve(config: ServerConfig, announce: Any = None) -> None:
+    """Run a server until SIGTERM/SIGINT; ``announce(port)`` is called once it listens."""
+    import signal
+
+    async def main() -> None:
+        server = SyncServer(config)
+        port = await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if announce is not None:
+            announce(port)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(main())
+
+
+def listening_line(config: ServerConfig, port: int) -> str:
+    """The JSON line a server process prints on stdout once it listens.
+
+    Example:
+        >>> json.loads(listening_line(ServerConfig(), 4200))["url"]
+        'ws://127.0.0.1:4200'
+    """
+    return json.dumps({"event": "listening", "port": port,
+                       "url": f"ws://{config.host}:{port}"})

@@ -1,0 +1,544 @@
+"""One app on the sync server: catalogue, store, permission checks, subscriptions and fan-out.
+
+Everything here runs on the server's single engine thread, in the order messages arrived. The
+network side hands over ``Work`` items and sends back the ``(peer id, message)`` pairs that
+``process`` returns.
+
+Writes (§4.2, §5.4): a run of consecutive batches is checked batch by batch — states, ids,
+provenance (the session must be the author), the permissions head, ``insert.with_check`` /
+``update.using`` + ``with_check`` / ``delete.using`` against the server's rows, and the
+optimistic-concurrency check of transactions — then every accepted batch is applied in one store
+transaction. Each batch gets one fate; rejections are remembered so a replay gets the same one.
+Backend (no session) and admin connections bypass policies; anonymous sessions cannot write.
+
+Reads (§5.4, §8.2): a subscription's query is compiled for the connection's session, so only
+rows its policies let it read are in scope; the fill sends the whole history of every row in
+scope, then ``settled``. After writes, each group of equal subscriptions gets the new versions of
+rows that were in scope and the history of rows that entered it (``scope``).
+
+Example:
+    >>> # state = AppState("my-app", None); state.publish_schema(app.to_json())
+    >>> # outputs = state.process([Work("subscribe", peer.id, message)])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jazz_nb.auth.server_auth import Principal
+from jazz_nb.db import Db, _Shared
+from jazz_nb.errors import JazzError, PolicyDenied, WriteError
+from jazz_nb.policy.bundle import Permissions
+from jazz_nb.policy.check import check_write
+from jazz_nb.policy.rows import StoreRows
+from jazz_nb.query.builder import Query
+from jazz_nb.schema.app import App
+from jazz_nb.store import layout
+from jazz_nb.store.store import Store
+from jazz_nb.store.versions import RowVersion, VisibleRow
+from jazz_nb.sync.catalogue import Catalogue
+from jazz_nb.sync.frames import Segment, encode_frame, segment_versions, split_segments
+from jazz_nb.sync.frames import versions_segments as to_segments
+from jazz_nb.sync.protocol import encode, error_message
+from jazz_nb.sync.scope import Group, Scope, history_arrow
+
+log = logging.getLogger("jazz_nb.sync.server")
+GLOBAL = 2  # a single server is a core: it confirms the global tier (§4.4)
+FATES = "_jz_sync_fates"
+Output = tuple[str, str | bytes]
+RowKey = tuple[str, str, str]  # (schema mark, table, row id); mark "" = the store's schema
+
+
+@dataclass
+class Peer:
+    """One authenticated connection as the engine sees it."""
+
+    id: str
+    principal: Principal
+    schema_hash: str
+    subs: dict[int, Group] = field(default_factory=dict)
+
+    @property
+    def trusted(self) -> bool:
+        """Admin and sessionless backend connections bypass row policies."""
+        return self.principal.bypasses_policies
+
+
+@dataclass
+class Work:
+    """A message for the engine: ``subscribe``/``unsubscribe`` (``data`` = the message),
+    ``batch`` (``data`` = (header, segments)) or ``close``."""
+
+    kind: str
+    peer_id: str
+    data: Any = None
+
+
+class Rejected(JazzError):
+    """A batch's fate is rejection with ``code``."""
+
+
+Accepted = tuple[Peer, dict[str, Any], list[RowVersion]]
+
+
+class AppState:
+    """Catalogue, store and live subscriptions of one app id."""
+
+    def __init__(self, app_id: str, directory: Path | None,
+                 max_frame_bytes: int = 32 * 1024 * 1024) -> None:
+        self.app_id = app_id
+        self.directory = directory
+        self.max_frame_bytes = max_frame_bytes
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.catalogue = Catalogue(directory / "catalogue.json" if directory else None)
+        self.store: Store | None = None
+        self.peers: dict[str, Peer] = {}
+        self.groups: dict[str, Group] = {}
+        self._bound: dict[str, Permissions] = {}  # permissions head bound per schema
+        first = self.catalogue.first_app()
+        if first is not None:
+            self._open_store(first)
+            for app in self.catalogue.apps.values():
+                assert self.store is not None
+                self.store.register_schema(app)
+
+    # -- catalogue -------------------------------------------------------------------------------
+    def _open_store(self, app: App) -> None:
+        path = str(self.directory / "rows.duckdb") if self.directory else None
+        self.store = Store(app, path)
+        self.store.execute(f"CREATE TABLE IF NOT EXISTS {FATES} (batch_id VARCHAR PRIMARY KEY, "
+                           "code VARCHAR NOT NULL, reason VARCHAR NOT NULL)")
+
+    def publish_schema(self, schema: Any) -> str:
+        """Publish a compiled schema; the store learns its tables. Returns the hash."""
+        schema_hash = self.catalogue.publish_schema(schema)
+        app = self.catalogue.apps[schema_hash]
+        if self.store is None:
+            self._open_store(app)
+        else:
+            self.store.register_schema(app)
+        return schema_hash
+
+    def publish_permissions(self, schema_hash: str, permissions: Any,
+                            expected_parent: str | None) -> tuple[dict[str, Any], list[Output]]:
+        """Move the permissions head (compare-and-swap) and re-scope every subscription."""
+        before = self.catalogue.head
+        head = self.catalogue.publish_permissions(schema_hash, permissions, expected_parent)
+        if head is before:
+            return head, []
+        self._bound.clear()
+        out: list[Output] = []
+        for peer in list(self.peers.values()):
+            for sub_id, group in list(peer.subs.items()):
+                out += self._subscribe(peer, sub_id, group.query.to_ir(), resend=True)
+        return head, out
+
+    # -- peers -----------------------------------------------------------------------------------
+    def open_peer(self, peer_id: str, principal: Principal, schema_hash: str) -> Peer:
+        """Register an authenticated connection."""
+        peer = Peer(peer_id, principal, schema_hash)
+        self.peers[peer_id] = peer
+        return peer
+
+    def _db(self, peer: Peer) -> Db:
+        """A view of the store as ``peer`` reads: its schema, its session, the policies."""
+        app = self.catalogue.apps.get(peer.schema_hash)
+        if app is None or self.store is None:
+            raise Rejected(f"schema {peer.schema_hash[:12]} is not published to app "
+                           f"{self.app_id!r}; deploy it first", code="unknown_schema")
+        permissions = None if peer.trusted else self._permissions(app)
+        return Db(app, _Shared(self.store, self.app_id, permissions=permissions),
+                  peer.principal.session)
+
+    def _permissions(self, app: App) -> Permissions:
+        bound = self._bound.get(app.schema_hash)
+        if bound is None:
+            head = self.catalogue.permissions()
+            if head is None:
+                raise Rejected("backend has no published permissions head; push permissions "
+                               "before running session-scoped queries or writes against this "
+                               "backend", code="permissions_head_missing")
+            try:
+                bound = self._bound[app.schema_hash] = head[1].bind(app)
+            except JazzError as err:
+                raise Rejected(f"the published permissions do not fit schema "
+                               f"{app.schema_hash[:12]}: {err}", code="permission_denied") from None
+        return bound
+
+    # -- the engine loop ---------------------------------------------------------------------------
+    def process(self, items: Sequence[Work]) -> list[Output]:
+        """Handle messages in order; consecutive batches are checked and applied together."""
+        out: list[Output] = []
+        run: list[Work] = []
+        for item in items:
+            if item.kind == "batch":
+                run.append(item)
+                continue
+            if run:
+                out += self._writes(run)
+                run = []
+            peer = self.peers.get(item.peer_id)
+            if peer is None:
+                continue
+            if item.kind == "subscribe":
+                out += self._subscribe(peer, item.data["id"], item.data["query"])
+            elif item.kind == "unsubscribe":
+                self._drop(peer, item.data["id"])
+            elif item.kind == "close":
+                for sub_id in list(peer.subs):
+                    self._drop(peer, sub_id)
+                del self.peers[peer.id]
+        if run:
+            out += self._writes(run)
+        return out
+
+    # -- subscriptions ---------------------------------------------------------------------------
+    def _subscribe(self, peer: Peer, sub_id: int, ir: Any, resend: bool = False,
+                   ) -> list[Output]:
+        try:
+            db = self._db(peer)
+            try:
+                query = Query.from_ir(db.app, ir)
+                group = Group(db, query)
+            except JazzError as err:
+                raise Rejected(str(err), code="invalid_query") from None
+        except Rejected as err:
+            if resend:
+                self._drop(peer, sub_id)
+            return [(peer.id, encode(error_message(err.code or "invalid_query", str(err),
+                                                   id=sub_id)))]
+        self._drop(peer, sub_id)
+        group = self.groups.setdefault(group.key, group)
+        group.members.add((peer.id, sub_id))
+        peer.subs[sub_id] = group
+        out = [(peer.id, frame) for frame in self._frames(db.app, group.full_scope())]
+        return [*out, (peer.id, encode({"type": "settled", "id": sub_id, "tier": "global"}))]
+
+    def _drop(self, peer: Peer, sub_id: int) -> None:
+        group = peer.subs.pop(sub_id, None)
+        if group is not None:
+            group.members.discard((peer.id, sub_id))
+            if not group.members:
+                self.groups.pop(group.key, None)
+
+    def _frames(self, app: App, scope: Scope) -> list[bytes]:
+        """Row frames with the whole history of every row in ``scope``."""
+        assert self.store is not None
+        segments = [Segment(table, app.schema_hash, history_arrow(self.store, app, table, ids))
+                    for table, ids in scope.items() if len(ids)]
+        segments = [s for s in segments if s.rows.num_rows]
+        return [encode_frame({"type": "rows"}, part)
+                for part in split_segments(segments, self.max_frame_bytes)]
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _writes(self, run: list[Work]) -> list[Output]:
+        store = self.store
+        if store is None:  # frames were checked against the catalogue, so this cannot happen
+            return []
+        batches = [(self.peers[w.peer_id], *w.data) for w in run if w.peer_id in self.peers]
+        known = self._known([h["batch_id"] for _, h, segs in batches if h.get("replay")])
+        decoded = {h["batch_id"]: [v for s in segs for v in segment_versions(
+            s, self.catalogue.apps[s.schema_hash].table(s.table), store.app.schema_hash)]
+            for _, h, segs in batches}
+        olds = self._olds(v for vs in decoded.values() for v in vs)
+        overlay: dict[RowKey, VisibleRow] = {}
+
+        def old_of(key: RowKey) -> VisibleRow | None:
+            return overlay[key] if key in overlay else olds.get(key)
+
+        fates: list[Output] = []
+        accepted: list[Accepted] = []
+        linear = True  # every version extends its row's frontier: a fast store.apply
+        for peer, header, _ in batches:
+            batch_id = header["batch_id"]
+            if batch_id in known:
+                fates.append((peer.id, encode(known[batch_id])))
+                continue
+            try:
+                versions = self._check(peer, header, decoded[batch_id], old_of)
+            except Rejected as err:
+                fates.append((peer.id, encode(self._reject(batch_id, err))))
+                continue
+            for v in versions:
+                old = old_of(_key(v))
+                linear = linear and sorted(v.parents) == sorted(old.frontier if old else ())
+                overlay[_key(v)] = _as_visible(v)
+            accepted.append((peer, header, versions))
+        before = self._scopes_before(accepted, olds)
+        accepted, failed = self._apply(accepted, linear)
+        fates += failed
+        fates += [(peer.id, encode(_fate(h))) for peer, h, _ in accepted]
+        return fates + self._fanout(accepted, olds, before)
+
+    def _known(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Fates of replayed batches already decided (stored rows, or a recorded rejection)."""
+        if not batch_ids:
+            return {}
+        assert self.store is not None
+        out: dict[str, dict[str, Any]] = {}
+        with self.store.lock:
+            marks = ", ".join(["CAST(? AS UUID)"] * len(batch_ids))
+            for app in self.catalogue.apps.values():
+                for table in app.tables:
+                    history = layout.quote(layout.history_table(table, app.schema_hash))
+                    rows = self.store.conn.execute(
+                        f"SELECT DISTINCT replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), "
+                        f"_jz_state FROM {history} WHERE _jz_batch_id IN ({marks})",
+                        batch_ids).fetchall()
+                    for batch_id, state in rows:
+                        out[batch_id] = _fate({"batch_id": batch_id, "mode": "transactional"
+                                               if state == "VisibleTransactional" else "direct"})
+            marks = ", ".join(["?"] * len(batch_ids))
+            for batch_id, code, reason in self.store.conn.execute(
+                    f"SELECT batch_id, code, reason FROM {FATES} WHERE batch_id IN ({marks})",
+                    batch_ids).fetchall():
+                out[batch_id] = _rejection(batch_id, code, reason)
+        return out
+
+    def _olds(self, versions: Iterable[RowVersion]) -> dict[RowKey, VisibleRow]:
+        """The server's visible rows the versions write over."""
+        assert self.store is not None
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for v in versions:
+            wanted.setdefault((v.schema_hash, v.table), set()).add(v.row_id)
+        out = {}
+        for (mark, table), ids in wanted.items():
+            for row_id, row in self.store.current(table, list(ids), schema_hash=mark).items():
+                out[(mark, table, row_id)] = row
+        return out
+
+    def _check(self, peer: Peer, header: dict[str, Any], versions: list[RowVersion],
+               old_of: Any) -> list[RowVersion]:
+        """The batch's versions, confirmed at the global tier, or ``Rejected``."""
+        batch_id, mode = header["batch_id"], header.get("mode")
+        state = {"direct": "VisibleDirect", "transactional": "VisibleTransactional"}.get(mode)
+        rows = {_key(v) for v in versions}
+        if not versions or state is None or len(rows) != len(versions) or any(
+                v.batch_id != batch_id or v.state != state for v in versions):
+            raise Rejected("a batch needs versions of distinct rows, all with its batch id and "
+                           "the state of its mode", code="invalid_batch_submission")
+        db = None if peer.trusted else self._writer_db(peer)
+        for v in versions:
+            old = old_of(_key(v))
+            if mode == "transactional" and sorted(v.parents) != sorted(old.frontier if old
+                                                                        else ()):
+                raise Rejected("row visible parent changed since transaction write was staged",
+                               code="transaction_conflict")
+            if db is not None:
+                self._authorize(db, v, old)
+        return [replace(v, tier=GLOBAL) for v in versions]
+
+    def _writer_db(self, peer: Peer) -> Db:
+        session = peer.principal.session
+        if session is None:
+            raise Rejected("session required to write", code="permission_denied")
+        if session.auth_mode == "anonymous":
+            raise Rejected("anonymous sessions cannot write", code="anonymous_write_denied")
+        return self._db(peer)
+
+    def _authorize(self, db: Db, v: RowVersion, old: VisibleRow | None) -> None:
+        """Provenance and row policies of one version written by ``db``'s session."""
+        session = db.session
+        assert session is not None
+        op = "delete" if v.delete_kind else ("update" if old is not None or v.parents
+                                             else "insert")
+        if op != "insert" and old is None:
+            raise Rejected(f"{op} of row {v.row_id} of table {v.table!r}, whose earlier "
+                           "versions this server never accepted", code="permission_denied")
+        if v.updated_by != session.user_id or (old is None and v.created_by != session.user_id):
+            raise Rejected(f"row {v.row_id} of table {v.table!r}: provenance does not match "
+                           f"session {session.user_id!r}", code="permission_denied")
+        rows = StoreRows(db.store, db.app, db.compile_context().source)
+        try:
+            check_write(db.app, db._shared.permissions, session, rows, op, v.table, old,
+                        None if op == "delete" else v.data, v.row_id)
+        except PolicyDenied as err:
+            raise Rejected(str(err), code=err.code or "permission_denied") from None
+
+    def _reject(self, batch_id: str, err: Rejected) -> dict[str, Any]:
+        code = err.code or "permission_denied"
+        assert self.store is not None
+        self.store.execute(f"INSERT INTO {FATES} VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           [batch_id, code, str(err)])
+        return _rejection(batch_id, code, str(err))
+
+    def _apply(self, accepted: list[Accepted], linear: bool,
+               ) -> tuple[list[Accepted], list[Output]]:
+        """Apply accepted batches in one transaction (one by one if that fails)."""
+        assert self.store is not None
+        if not accepted:
+            return [], []
+        try:
+            self.store.apply([v for _, _, vs in accepted for v in vs], fresh=linear)
+            return accepted, []
+        except WriteError:
+            log.info("applying %d batches together failed; applying one by one", len(accepted))
+        kept, failed = [], []
+        for peer, header, versions in accepted:
+            try:
+                self.store.apply(versions)
+                kept.append((peer, header, versions))
+            except WriteError as err:
+                rejection = Rejected(str(err), code="invalid_batch_submission")
+                failed.append((peer.id, encode(self._reject(header["batch_id"], rejection))))
+        return kept, failed
+
+    # -- fan-out ---------------------------------------------------------------------------------
+    def _changed(self, accepted: Sequence[Accepted]) -> dict[str, dict[str, set[str]]]:
+        """Changed row ids per schema hash and table."""
+        assert self.store is not None
+        out: dict[str, dict[str, set[str]]] = {}
+        for _, _, versions in accepted:
+            for v in versions:
+                schema_hash = v.schema_hash or self.store.app.schema_hash
+                out.setdefault(schema_hash, {}).setdefault(v.table, set()).add(v.row_id)
+        return out
+
+    def _affected(self, changed: dict[str, dict[str, set[str]]]) -> list[Group]:
+        return [g for g in self.groups.values()
+                if g.tables & changed.get(g.db.app.schema_hash, {}).keys()]
+
+    def _mark(self, schema_hash: str) -> str:
+        assert self.store is not None
+        return "" if schema_hash == self.store.app.schema_hash else schema_hash
+
+    def _scopes_before(self, accepted: Sequence[Accepted], olds: Mapping[RowKey, VisibleRow],
+                       ) -> dict[str, Scope]:
+        """Each affected group's scope of the changed rows before the write."""
+        changed = self._changed(accepted)
+        out = {}
+        for group in self._affected(changed):
+            schema_hash = group.db.app.schema_hash
+            rows, mark = changed[schema_hash], self._mark(schema_hash)
+            if group.needs_full(rows):
+                out[group.key] = group.full_scope()
+                continue
+            existed = {t: [r for r in ids if (mark, t, r) in olds] for t, ids in rows.items()}
+            existed = {t: ids for t, ids in existed.items() if ids}
+            out[group.key] = group.rows_scope(existed) if existed else {}
+        return out
+
+    def _fanout(self, accepted: Sequence[Accepted], olds: Mapping[RowKey, VisibleRow],
+                scopes_before: Mapping[str, Scope]) -> list[Output]:
+        """Send every member of an affected group what the write changed in its scope."""
+        if not accepted:
+            return []
+        changed = self._changed(accepted)
+        origin = {h["batch_id"]: peer.id for peer, h, _ in accepted}
+        incoming: dict[RowKey, list[RowVersion]] = {}
+        for _, _, versions in accepted:
+            for v in versions:
+                incoming.setdefault(_key(v), []).append(v)
+        deliveries: dict[str, _Delivery] = {}
+        for group in self._affected(changed):
+            news, whole = self._group_changes(group, changed, olds, scopes_before, incoming)
+            if not news and not whole:
+                continue
+            for peer_id in {peer_id for peer_id, _ in group.members}:
+                delivery = deliveries.setdefault(peer_id, _Delivery())
+                delivery.groups.append(group.key)
+                delivery.news.update(((v.batch_id, v.row_id), v) for v in news)
+                for key, ids in whole.items():
+                    delivery.whole.setdefault(key, set()).update(ids)
+        histories = self._histories(deliveries.values())
+        cache: dict[tuple[Any, ...], list[bytes]] = {}
+        out: list[Output] = []
+        for peer_id, delivery in deliveries.items():
+            writer = peer_id if peer_id in origin.values() else None
+            key = (*sorted(delivery.groups), writer)
+            if key not in cache:
+                cache[key] = self._payload(delivery, writer, origin, olds, histories)
+            out += [(peer_id, frame) for frame in cache[key]]
+        return out
+
+    def _group_changes(self, group: Group, changed: dict[str, dict[str, set[str]]],
+                       olds: Mapping[RowKey, VisibleRow], scopes_before: Mapping[str, Scope],
+                       incoming: dict[RowKey, list[RowVersion]],
+                       ) -> tuple[list[RowVersion], dict[tuple[str, str], set[str]]]:
+        """A group's new versions of rows in scope, and rows that entered its scope."""
+        schema_hash = group.db.app.schema_hash
+        rows, mark = changed[schema_hash], self._mark(schema_hash)
+        after = group.full_scope() if group.needs_full(rows) else group.rows_scope(rows)
+        before = {t: set(ids.to_pylist()) for t, ids in scopes_before.get(group.key, {}).items()}
+        news: list[RowVersion] = []
+        whole: dict[tuple[str, str], set[str]] = {}
+        for table, ids in after.items():
+            for row_id in set(ids.to_pylist()) - before.get(table, set()):
+                if (mark, table, row_id) in olds or row_id not in rows.get(table, ()):
+                    whole.setdefault((schema_hash, table), set()).add(row_id)
+                else:  # a row new on the server: its history is what just arrived
+                    news += incoming[(mark, table, row_id)]
+        for table, ids in rows.items():
+            for row_id in ids & before.get(table, set()):
+                news += incoming[(mark, table, row_id)]
+        return news, whole
+
+    def _histories(self, deliveries: Iterable[_Delivery]) -> dict[tuple[str, str], pa.Table]:
+        """Whole histories of every row entering some scope, read once per table."""
+        assert self.store is not None
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for delivery in deliveries:
+            for key, ids in delivery.whole.items():
+                wanted.setdefault(key, set()).update(ids)
+        return {(schema_hash, table): history_arrow(self.store, self.catalogue.apps[schema_hash],
+                                                    table, pa.array(sorted(ids), pa.string()))
+                for (schema_hash, table), ids in wanted.items()}
+
+    def _payload(self, delivery: _Delivery, writer: str | None, origin: dict[str, str],
+                 olds: Mapping[RowKey, VisibleRow],
+                 histories: dict[tuple[str, str], pa.Table]) -> list[bytes]:
+        """Frames of one delivery; a writer does not get its own versions back."""
+        assert self.store is not None
+        own = self.store.app.schema_hash
+        apps = self.catalogue.apps
+        news = [v for v in delivery.news.values() if origin.get(v.batch_id) != writer]
+        fresh = [v for v in news if _key(v) not in olds]
+        segments = [replace(seg, fresh=True) for seg in to_segments(fresh, own, apps)]
+        segments += to_segments([v for v in news if _key(v) in olds], own, apps)
+        mine = pa.array([b for b, p in origin.items() if p == writer], pa.string())
+        for (schema_hash, table), ids in delivery.whole.items():
+            rows = histories[(schema_hash, table)]
+            keep = pc.is_in(rows.column("_jz_row_id"), value_set=pa.array(list(ids)))
+            if len(mine):
+                keep = pc.and_(keep, pc.invert(pc.is_in(rows.column("_jz_batch_id"),
+                                                        value_set=mine)))
+            segments.append(Segment(table, schema_hash, rows.filter(keep)))
+        segments = [seg for seg in segments if seg.rows.num_rows]
+        return [encode_frame({"type": "rows"}, part)
+                for part in split_segments(segments, self.max_frame_bytes)]
+
+
+@dataclass
+class _Delivery:
+    """What one connection gets after a run of writes."""
+
+    groups: list[str] = field(default_factory=list)
+    news: dict[tuple[str, str], RowVersion] = field(default_factory=dict)
+    whole: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+
+
+def _key(v: RowVersion) -> RowKey:
+    return (v.schema_hash, v.table, v.row_id)
+
+
+def _as_visible(v: RowVersion) -> VisibleRow:
+    return VisibleRow(v.table, v.row_id, v.data, v.created_by, v.created_at, v.updated_by,
+                      v.updated_at, v.batch_id, (v.batch_id,), v.delete_kind, v.tier)
+
+
+def _fate(header: Mapping[str, Any]) -> dict[str, Any]:
+    kind = "acceptedTransaction" if header.get("mode") == "transactional" else "durableDirect"
+    return {"type": "fate", "batch_id": header["batch_id"], "kind": kind, "tier": "global"}
+
+
+def _rejection(batch_id: str, code: str, reason: str) -> dict[str, Any]:
+    return {"type": "fate", "batch_id": batch_id, "kind": "rejected", "code": code,
+            "reason": reason}

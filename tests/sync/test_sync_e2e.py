@@ -1,0 +1,133 @@
+"""Clients and a real server process: writes, fates, tiers, live frames, policies, includes."""
+
+from __future__ import annotations
+
+import pytest
+
+import jazz_nb as jz
+from jazz_nb.auth.identity import generate_secret
+from jazz_nb.auth.session import Session
+from jazz_nb.policy import define_permissions
+from jazz_nb.sync import deploy
+from tests.sync.conftest import ADMIN, BACKEND, creator_rules
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_clients_follow_each_other(open_app, clients):
+    app = open_app
+    alice, bob = clients(), clients()
+    alice_live, bob_live = alice.live(app.todos.order_by("title")), bob.live(app.todos)
+    row = alice.insert(app.todos, {"title": "milk"})
+    assert row.wait("global", timeout=10) is row
+    bob_live.wait_for(lambda lq: row.id in lq.ids, timeout=10)
+    bob.update(app.todos, row.id, {"done": True}).wait("edge", timeout=10)
+    alice_live.wait_for(lambda lq: bool(lq.df.loc[row.id, "done"]), timeout=10)
+    assert bob.status.connected and bob.status.outbox == 0
+    assert alice.df(app.todos).equals(bob.df(app.todos))
+
+
+def test_tier_read_waits_for_the_server(open_app, clients):
+    app = open_app
+    writer = clients()
+    handles = [writer.insert(app.todos, {"title": f"t{i}", "priority": i}) for i in range(5)]
+    for handle in handles:
+        handle.wait("global", timeout=10)
+    reader = clients()
+    assert reader.all(app.todos) == []  # local tier: nothing here yet
+    rows = reader.all(app.todos.where(priority={"gte": 3}), tier="edge")
+    assert sorted(r["title"] for r in rows) == ["t3", "t4"]
+    assert reader.status.last_settled is not None
+
+
+def test_rejection_rolls_back_the_local_rows(server, app, app_id, clients):
+    deploy(server.url, app_id, admin_secret=ADMIN, app=app,
+           permissions=define_permissions(app, creator_rules))
+    alice, bob = clients(), clients()
+    project = alice.insert(app.projects, {"name": "home"}).wait("global", timeout=10)
+    bob.all(app.projects, tier="edge")
+    with pytest.raises(jz.WriteRejected) as caught:  # projects: no update rule
+        bob.update(app.projects, project.id, {"name": "mine"}).wait("global", timeout=10)
+    assert caught.value.code == "permission_denied"
+    assert "UPDATE" in caught.value.reason
+    assert bob.one(app.projects)["name"] == "home"  # the rejected version is gone locally
+    todo = alice.insert(app.todos, {"title": "secret"}).wait("global", timeout=10)
+    assert bob.all(app.todos, tier="edge") == []  # select policy: only the creator reads it
+    assert [r.id for r in alice.all(app.todos, tier="edge")] == [todo.id]
+
+
+def test_permissions_head_missing_fails_closed(server, app, app_id, clients):
+    deploy(server.url, app_id, admin_secret=ADMIN, app=app)  # schema only
+    user = clients()
+    with pytest.raises(jz.WriteRejected) as caught:
+        user.insert(app.todos, {"title": "x"}).wait("global", timeout=10)
+    assert caught.value.code == "permissions_head_missing"
+    assert user.all(app.todos) == []
+    with pytest.raises(jz.ProtocolError) as refused:
+        user.all(app.todos, tier="edge")
+    assert refused.value.code == "permissions_head_missing"
+    backend = clients(backend_secret=BACKEND)  # trusted backends are not session-scoped
+    backend.insert(app.todos, {"title": "from backend"}).wait("global", timeout=10)
+    assert len(backend.all(app.todos, tier="edge")) == 1
+
+
+def test_includes_pull_in_related_rows(open_app, clients):
+    app = open_app
+    writer = clients()
+    with writer.batch() as b:
+        home = b.insert(app.projects, {"name": "home"})
+        b.insert(app.todos, {"title": "fix bike", "project_id": home.id})
+        b.insert(app.projects, {"name": "unrelated"})
+    b.handle.wait("global", timeout=10)
+    reader = clients()
+    rows = reader.all(app.todos.include(project=True), tier="edge")
+    assert rows[0]["project"]["name"] == "home"
+    assert [r["name"] for r in reader.all(app.projects)] == ["home"]  # only what was in scope
+    live = reader.live(app.todos.include(project=True))
+    writer.update(app.projects, home.id, {"name": "house"}).wait("global", timeout=10)
+    live.wait_for(lambda lq: lq.arrow.column("project").to_pylist()[0]["name"] == "house",
+                  timeout=10)
+
+
+def test_session_filtering_and_impersonation(server, app, app_id, clients):
+    deploy(server.url, app_id, admin_secret=ADMIN, app=app,
+           permissions=define_permissions(app, creator_rules))
+    carol = clients(backend_secret=BACKEND, session=Session("carol"))
+    dave = clients(backend_secret=BACKEND, session=Session("dave"))
+    mine = carol.insert(app.todos, {"title": "carol's"}).wait("global", timeout=10)
+    dave.insert(app.todos, {"title": "dave's"}).wait("global", timeout=10)
+    assert [r.id for r in carol.all(app.todos, tier="edge")] == [mine.id]
+    admin = clients(admin_secret=ADMIN)
+    assert len(admin.all(app.todos, tier="edge")) == 2  # admin bypasses policies
+    with pytest.raises(jz.WriteRejected) as caught:  # dave may not overwrite carol's todo
+        dave.upsert(app.todos, {"title": "stolen"}, id=mine.id).wait("global", timeout=10)
+    assert caught.value.code == "permission_denied"
+    assert carol.one(app.todos, tier="edge")["title"] == "carol's"
+
+
+def test_live_subscription_follows_policy_scoped_writes(server, app, app_id, clients):
+    deploy(server.url, app_id, admin_secret=ADMIN, app=app,
+           permissions=define_permissions(app, creator_rules))
+    secret = generate_secret()
+    phone, laptop = clients(secret=secret), clients(secret=secret)  # same user, two devices
+    stranger = clients()
+    phone_live, stranger_live = phone.live(app.todos), stranger.live(app.todos)
+    row = laptop.insert(app.todos, {"title": "from laptop"})
+    phone_live.wait_for(lambda lq: row.id in lq.ids, timeout=10)
+    row.wait("global", timeout=10)
+    stranger.all(app.projects, tier="edge")  # a round trip after the write's fan-out
+    stranger_live.flush()
+    assert stranger_live.ids == []
+
+
+def test_transaction_conflict(open_app, clients):
+    app = open_app
+    alice, bob = clients(), clients()
+    row = alice.insert(app.todos, {"title": "v1"}).wait("global", timeout=10)
+    bob.all(app.todos, tier="edge")
+    alice.update(app.todos, row.id, {"title": "v2"}).wait("global", timeout=10)
+    with bob.transaction() as tx:  # bob has not seen v2 yet (no subscription)
+        tx.update(app.todos, row.id, {"title": "bob"})
+    with pytest.raises(jz.WriteRejected) as caught:
+        tx.handle.wait("global", timeout=10)
+    assert caught.value.code == "transaction_conflict"
