@@ -227,6 +227,8 @@ class Db:
         self.store.insert_rows(name, uuid7_array(user.num_rows), user, batch_id=batch_id,
                                author=self.author, first_updated_at=first)
         self._shared.tracker.settle(batch_id, "local")
+        if self._shared.sync is not None:  # upstream (versions are read back when sent)
+            self._shared.sync.push(batch_id, None, "VisibleDirect")
         return WriteHandle(batch_id, self._shared.tracker)
 
     def _insert_each(self, name: str, rows: Any) -> WriteHandle:

@@ -59,7 +59,13 @@ class PolicyError(JazzError):
 
 
 class PolicyDenied(WriteError):
-    """A write is not allowed by the loaded permissions."""
+    """A write is not allowed by the loaded permissions; names the operation and the rule."""
+
+    def __init__(self, message: str, *, table: str | None = None, operation: str | None = None,
+                 rule: str | None = None, code: str = "permission_denied") -> None:
+        super().__init__(message, table=table, code=code)
+        self.operation = operation
+        self.rule = rule
 
 
 class WriteRejected(WriteError):

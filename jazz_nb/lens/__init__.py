@@ -10,6 +10,8 @@ Example:
 """
 
 from jazz_nb.lens.diff import Ambiguity
+from jazz_nb.lens.graph import LensGraph
 from jazz_nb.lens.lens import Lens, migration
+from jazz_nb.lens.runtime import Migrations, activate, evolve
 
-__all__ = ["Ambiguity", "Lens", "migration"]
+__all__ = ["Ambiguity", "Lens", "LensGraph", "Migrations", "activate", "evolve", "migration"]

@@ -46,6 +46,7 @@ from jazz_nb.lens.lens import Lens
 from jazz_nb.lens.values import heuristic_default
 from jazz_nb.schema import types as t
 from jazz_nb.schema.app import App
+from jazz_nb.schema.columns import Column
 
 SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -85,7 +86,7 @@ def load_snapshot(anchor: str | Path, prefix: str) -> App:
     """
     anchor = Path(anchor)
     folder = (anchor if anchor.is_dir() else anchor.parent) / "snapshots"
-    found = sorted(folder.glob(f"*-{prefix[:12]}.json"))
+    found = sorted(folder.glob(f"*-{prefix[:12]}*.json"))
     if not found:
         raise MigrationError(f"no snapshot of schema {prefix[:12]} in {folder}")
     app = App.from_json(json.loads(found[0].read_text()))
@@ -146,6 +147,12 @@ def _python(column_type: t.ColumnType, value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
+def _fill(column: Column) -> str:
+    """A column's zero default as source text, or ``...`` where the reviewer must choose."""
+    value = heuristic_default(column)
+    return "..." if value is None and not column.nullable else _python(column.type, value)
+
+
 def _call(op: lo.LensOp) -> str:
     if isinstance(op, lo.RenameColumn):
         return f".rename_column({op.table!r}, {op.old!r}, {op.new!r})"
@@ -164,12 +171,12 @@ def _alternatives(lens: Lens, ambiguity: Ambiguity) -> list[str]:
     if ambiguity.kind == "possible_rename":
         old = next(op.old for op in lens.forward if isinstance(op, lo.RenameColumn)
                    and op.table == table and op.new == column)
-        assert lens.old is not None and lens.new is not None
-        old_col = lens.old.tables[lens._old_table(table)].columns[old]
-        new_col = lens.new.tables[table].columns[column]  # type: ignore[index]
-        drop = lo.RemoveColumn(table, old, old_col.type, heuristic_default(old_col))
-        add = lo.AddColumn(table, column, new_col.type, heuristic_default(new_col))  # type: ignore[arg-type]
-        return [_call(lo.RenameColumn(table, old, column)), _call(drop) + _call(add)]
+        assert lens.old is not None and lens.new is not None and column is not None
+        before = lens.old.tables[lens._old_table(table)].columns[old]
+        after = lens.new.tables[table].columns[column]
+        return [_call(lo.RenameColumn(table, old, column)),
+                f".remove_column({table!r}, {old!r}, backwards_default={_fill(before)})"
+                f".add_column({table!r}, {column!r}, default={_fill(after)})"]
     if ambiguity.kind == "possible_table_rename":
         old = next(op.old for op in lens.forward if isinstance(op, lo.RenameTable)
                    and op.new == table)

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from jazz_nb.errors import MigrationError
 from jazz_nb.lens.graph import LensGraph
 from jazz_nb.lens.lens import Lens
-from jazz_nb.lens.sql import MigrationContext
+from jazz_nb.lens.sql import MigrationContext, branches
 from jazz_nb.schema.app import App
 from jazz_nb.store.layout import quote, read_expr, visible_table
 from jazz_nb.store.versions import VisibleRow
@@ -99,11 +100,13 @@ class Migrations:
         Example:
             >>> # db.migrations.add(s.migration(v2, v3))
         """
-        for app in schemas:
-            self.graph.add_schema(app)
-        added = [self.graph.add_lens(lens) for lens in lenses]
-        self._register()
-        self._recompile_live()
+        try:
+            added = [self.graph.add_lens(lens) for lens in lenses]
+            for app in schemas:
+                self.graph.add_schema(app)
+        finally:  # the lenses accepted before a bad one stay active
+            self._register()
+            self._recompile_live()
         return added
 
     def _recompile_live(self) -> None:
@@ -128,6 +131,17 @@ class Migrations:
             self._contexts[reader.schema_hash] = cached
         return cached[1]
 
+    def stored_tables(self, app: App) -> dict[str, list[tuple[str, str]]]:
+        """Per table of ``app``, the stored tables its rows come from as ``(schema hash, table
+        name there)``, ``app``'s own first (what a sync server sends for a subscription).
+
+        Example:
+            >>> # server.migrations.stored_tables(app_v1)["todos"]  -> [(v1, "todos"), (v2, ...)]
+        """
+        self.graph.add_schema(app)
+        return {name: [(b.schema_hash, b.table) for b in found]
+                for name, found in branches(self.graph, app).items()}
+
     def current(self, db: Db, table: str, row_id: str) -> VisibleRow | None:
         """The row a write of ``db`` builds on: the best entry across schema versions, in
         ``db``'s shape, with the frontier of ``db``'s own branch (copy-on-write: the new
@@ -146,7 +160,8 @@ class Migrations:
                't."$createdBy", t."$createdAt", t."$updatedBy", t."$updatedAt", '
                f"{', '.join(reads)} FROM {source} AS t WHERE t.id = CAST(? AS UUID)")
         with self.store.lock:
-            row = self.store.conn.execute(sql, [row_id]).fetchone()
+            found = self.store.conn.execute(sql, [row_id]).fetchall()
+        row = found[0] if found else None
         if row is None or (own is not None and own.batch_id == row[0]):
             return own
         batch, deleted, tier, created_by, created_at, updated_by, updated_at, *values = row
@@ -160,19 +175,33 @@ class Migrations:
         Example:
             >>> # db.migrations.row_counts()[app.schema_hash]["todos"]
         """
-        out: dict[str, dict[str, int]] = {}
-        with self.store.lock:
-            for schema_hash, app in self.graph.schemas.items():
-                out[schema_hash] = {
-                    name: self.store.conn.execute(
-                        f"SELECT count(*) FROM {quote(visible_table(name, schema_hash))} "
-                        "WHERE _jz_deleted IS NULL").fetchone()[0]  # type: ignore[index]
-                    for name in app.tables}
-        return out
+        return stored_rows(self.store, self.graph.schemas.values())
+
+
+def stored_rows(store: Store, apps: Iterable[App]) -> dict[str, dict[str, int]]:
+    """Visible (not deleted) rows stored under each app's schema, per table.
+
+    Example:
+        >>> from jazz_nb import s
+        >>> from jazz_nb.store import Store
+        >>> app = s.define_app({"t": s.table(a=s.int())})
+        >>> stored_rows(Store(app), [app]) == {app.schema_hash: {"t": 0}}
+        True
+    """
+    out: dict[str, dict[str, int]] = {}
+    with store.lock:
+        for app in apps:
+            out[app.schema_hash] = {
+                name: store.conn.execute(
+                    f"SELECT count(*) FROM {quote(visible_table(name, app.schema_hash))} "
+                    "WHERE _jz_deleted IS NULL").fetchall()[0][0]
+                for name in app.tables}
+    return out
 
 
 def recompile(live: Any) -> None:
-    """Re-plan a live query after the lens graph changed and re-run it (same frame object).
+    """Re-plan a live query after the lens graph changed and re-run it (same frame object):
+    at once on its own thread, at its next flush from another thread (sync).
 
     Uses the live query's internals (its compiled shape and include dependencies) until
     ``LiveQuery`` offers a public ``recompile``.
@@ -182,7 +211,26 @@ def recompile(live: Any) -> None:
 
     live._shape = _shape(live.db, live.query)
     live._deps = Dependencies(live.db, live.query)
-    live.refresh()
+    if threading.get_ident() == live.owner:
+        live.refresh()
+    else:
+        with live._lock:
+            live._pending_full = True
+            live._event.set()
+
+
+def activate(db: Db, *lenses: Lens, schemas: Sequence[App] = ()) -> Migrations:
+    """Activate lenses (and schemas) in ``db``'s store, creating its migrations if needed.
+
+    Example:
+        >>> # activate(db, s.migration(v1, v2))
+    """
+    migrations = db.migrations
+    if migrations is None:
+        migrations = db._shared.migrations = Migrations(db.store, LensGraph(schemas=[db.app]))
+    migrations.context(db)  # follow db's live queries compiled before the graph existed
+    migrations.add(*lenses, schemas=schemas)
+    return migrations
 
 
 def evolve(db: Db, app: App, *lenses: Lens) -> Db:
@@ -192,11 +240,7 @@ def evolve(db: Db, app: App, *lenses: Lens) -> Db:
     Example:
         >>> # v2 = evolve(db, app_v2, s.migration(app_v1, app_v2))
     """
-    migrations = db.migrations
-    if migrations is None:
-        migrations = db._shared.migrations = Migrations(db.store, LensGraph(schemas=[db.app]))
-    migrations.context(db)  # follow db's live queries compiled before the graph existed
-    migrations.add(*lenses, schemas=[app])
+    migrations = activate(db, *lenses, schemas=[app])
     if app.schema_hash not in migrations.graph.reachable(db.app.schema_hash):
         raise MigrationError(f"no lens path from schema {db.app.schema_hash[:12]} to "
                              f"{app.schema_hash[:12]}; pass the lens connecting them")

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 CHUNK_ROWS = 16_384
 OLD, NEW = 0, 1
@@ -45,8 +46,15 @@ def _bounds(col: pa.ChunkedArray) -> list[int]:
     return out
 
 
-def _slices(col: pa.ChunkedArray, bounds: list[int], start: int, stop: int) -> list[pa.Array]:
-    """Zero-copy slices of the chunks covering rows ``start:stop``."""
+def bounds(col: pa.ChunkedArray) -> np.ndarray:
+    """Start row of every chunk, plus the total (pass it on to skip recomputing it)."""
+    return np.asarray(_bounds(col), dtype=np.int64)
+
+
+def _slices(col: pa.ChunkedArray, bounds: list[int], start: int, stop: int,
+            old: bool = True) -> list[tuple[pa.Array, bool]]:
+    """Zero-copy slices of the chunks covering rows ``start:stop`` (flagged when a slice is a
+    whole chunk of the old column)."""
     out = []
     i = max(bisect.bisect_right(bounds, start) - 1, 0)
     while start < stop:
@@ -55,12 +63,16 @@ def _slices(col: pa.ChunkedArray, bounds: list[int], start: int, stop: int) -> l
         lo = start - bounds[i]
         take = min(stop, bounds[i + 1]) - start
         chunk = col.chunk(i)
-        out.append(chunk if lo == 0 and take == len(chunk) else chunk.slice(lo, take))
+        if lo == 0 and take == len(chunk):
+            out.append((chunk, old))
+        else:
+            out.append((chunk.slice(lo, take), False))
         start += take
     return out
 
 
-def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int]) -> pa.Array:
+def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int],
+           starts: np.ndarray | None = None) -> pa.Array:
     """``col[positions]`` as one array, taking from each chunk only what it holds (Arrow's
     ``ChunkedArray.take`` concatenates the whole column first for strings and nested types).
 
@@ -75,9 +87,12 @@ def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int
         return col.chunk(0).take(pa.array(positions, type=pa.int64()))
     if len(positions) == 0:
         return pa.array([], type=col.type)
-    bounds = np.asarray(_bounds(col), dtype=np.int64)
+    bounds = starts if starts is not None else np.asarray(_bounds(col), dtype=np.int64)
     which = np.searchsorted(bounds, positions, side="right") - 1
     first = int(which[0])
+    if len(positions) == 1:
+        chunk = col.chunk(first)
+        return chunk.slice(int(positions[0] - bounds[first]), 1)
     if (which == first).all():
         local = positions - bounds[first]
         return col.chunk(first).take(pa.array(local, type=pa.int64()))
@@ -96,9 +111,10 @@ def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int
     return joined.take(pa.array(inverse, type=pa.int64()))
 
 
-def gather_table(table: pa.Table, positions: np.ndarray | Sequence[int]) -> pa.Table:
+def gather_table(table: pa.Table, positions: np.ndarray | Sequence[int],
+                 starts: np.ndarray | None = None) -> pa.Table:
     """``table`` rows at ``positions`` (see ``gather``)."""
-    return pa.Table.from_arrays([gather(c, positions) for c in table.columns],
+    return pa.Table.from_arrays([gather(c, positions, starts) for c in table.columns],
                                 schema=table.schema)
 
 
@@ -113,15 +129,13 @@ def rechunk(col: pa.ChunkedArray | pa.Array, rows: int | None = None) -> pa.Chun
     return pa.chunked_array([col.slice(i, rows) for i in range(0, n, rows)], type=col.type)
 
 
-def compact(chunks: list[pa.Array], rows: int | None = None) -> list[pa.Array]:
-    """Merge runs of small chunks (below a quarter of ``rows``) into chunks of ~``rows``.
-
-    Full-size chunks are kept as they are, so they stay shared with earlier versions.
+def compact(pieces: list[tuple[pa.Array, bool]], rows: int | None = None) -> list[pa.Array]:
+    """Chunks from spliced ``(array, whole)`` pieces: whole old chunks are kept (shared with
+    the previous version); runs of slices and new rows are merged into chunks of at least
+    ``rows`` rows, so a column keeps about ``n / rows`` chunks however many splices it saw.
     """
     rows = rows or CHUNK_ROWS
     small = max(rows // 4, 1)
-    if sum(1 for c in chunks if len(c) < small) < 8:
-        return chunks
     out: list[pa.Array] = []
     run: list[pa.Array] = []
     run_rows = 0
@@ -134,10 +148,10 @@ def compact(chunks: list[pa.Array], rows: int | None = None) -> list[pa.Array]:
             out.append(pa.concat_arrays(run))
         run, run_rows = [], 0
 
-    for chunk in chunks:
+    for chunk, whole in pieces:
         if len(chunk) == 0:
             continue
-        if len(chunk) >= small:
+        if whole and len(chunk) >= small:
             close()
             out.append(chunk)
             continue
@@ -156,12 +170,12 @@ def splice(col: pa.ChunkedArray, plan: Sequence[Piece], new: pa.ChunkedArray,
         new = new.cast(col.type)
     cols = (col, new)
     bounds = (_bounds(col), _bounds(new))
-    chunks: list[pa.Array] = []
+    pieces: list[tuple[pa.Array, bool]] = []
     for piece in plan:
         if piece.stop > piece.start:
-            chunks.extend(_slices(cols[piece.source], bounds[piece.source], piece.start,
-                                  piece.stop))
-    return pa.chunked_array(compact(chunks, rows), type=col.type)
+            pieces.extend(_slices(cols[piece.source], bounds[piece.source], piece.start,
+                                  piece.stop, piece.source == OLD))
+    return pa.chunked_array(compact(pieces, rows), type=col.type)
 
 
 def build_plan(n_old: int, removed: np.ndarray, inserted: np.ndarray) -> list[Piece]:
@@ -208,6 +222,22 @@ def build_plan(n_old: int, removed: np.ndarray, inserted: np.ndarray) -> list[Pi
     return plan
 
 
+def _masked(chunk: pa.Array, local: np.ndarray, values: pa.Array, which: np.ndarray,
+            ) -> pa.Array | None:
+    """``chunk`` with ``chunk[local[i]] = values[which[i]]`` in one vectorised pass, or
+    ``None`` when Arrow cannot do it for this type (then cells are spliced)."""
+    if pa.types.is_nested(chunk.type) or len(np.unique(local)) != len(local):
+        return None
+    mask = np.zeros(len(chunk), dtype=bool)
+    mask[local] = True
+    order = np.argsort(local, kind="stable")
+    replacements = values.take(pa.array(which[order], type=pa.int64()))
+    try:
+        return pc.replace_with_mask(chunk, pa.array(mask), replacements)
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
 def take(col: pa.ChunkedArray, new: pa.ChunkedArray, src: np.ndarray,
          rows: int | None = None) -> pa.ChunkedArray:
     """The column as ``concat(col, new)[src]`` (a full copy; for large reorders)."""
@@ -218,14 +248,16 @@ def take(col: pa.ChunkedArray, new: pa.ChunkedArray, src: np.ndarray,
 
 
 def replace_cells(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray,
-                  values: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+                  values: pa.Array | pa.ChunkedArray,
+                  starts: np.ndarray | None = None) -> pa.ChunkedArray:
     """A new version of ``col`` with ``col[positions[i]] = values[i]``; only the chunks that
     hold a changed position are rebuilt, the others are shared."""
-    return replace_cells_in(col, positions, values)[0]
+    return replace_cells_in(col, positions, values, starts)[0]
 
 
 def replace_cells_in(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray,
-                     values: pa.Array | pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[int]]:
+                     values: pa.Array | pa.ChunkedArray, starts: np.ndarray | None = None,
+                     ) -> tuple[pa.ChunkedArray, list[int]]:
     """``replace_cells`` plus the indexes of the chunks it rebuilt."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
@@ -234,9 +266,9 @@ def replace_cells_in(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray
     positions = np.asarray(positions, dtype=np.int64)
     if len(positions) == 0:
         return col, []
-    bounds = np.asarray(_bounds(col), dtype=np.int64)
+    bounds = starts if starts is not None else np.asarray(_bounds(col), dtype=np.int64)
     which = np.searchsorted(bounds, positions, side="right") - 1
-    order = np.lexsort((positions, which))
+    order = np.lexsort((positions, which)) if len(positions) > 1 else np.zeros(1, np.int64)
     chunks = list(col.chunks)
     rebuilt: list[int] = []
     i = 0
@@ -247,6 +279,14 @@ def replace_cells_in(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray
             j += 1
         chunk = chunks[c]
         base = int(bounds[c])
+        if j - i > 8:
+            rebuilt_chunk = _masked(chunk, positions[order[i:j]] - base, values,
+                                    order[i:j])
+            if rebuilt_chunk is not None:
+                chunks[c] = rebuilt_chunk
+                rebuilt.append(c)
+                i = j
+                continue
         pieces: list[pa.Array] = []
         cursor = 0
         for k in order[i:j]:

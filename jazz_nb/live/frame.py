@@ -77,15 +77,17 @@ def splice_array(old: Any, plan: Sequence[Piece], new: Any) -> Any:
         new_chunks = new._pa_array if arrow_backed(new) else pa.chunked_array(
             [pa.array(np.asarray(new, dtype=object), from_pandas=True)])
         return with_chunks(old, ch.splice(old._pa_array, plan, new_chunks))
+    if isinstance(old, pd.arrays.NumpyExtensionArray):  # plain numpy: one concatenate
+        dtype = old.dtype.numpy_dtype
+        raw = (np.asarray(old), np.asarray(new).astype(dtype, copy=False))
+        parts = [raw[p.source][p.start:p.stop] for p in plan if p.stop > p.start]
+        return np.concatenate(parts) if parts else raw[0][:0].copy()
     sources = (old, new)
     parts = [sources[p.source][p.start:p.stop] for p in plan if p.stop > p.start]
     if not parts:
         return old[:0]
     if len(parts) == 1:
         return parts[0].copy()
-    if isinstance(old, pd.arrays.NumpyExtensionArray):  # plain numpy: one concatenate
-        dtype = old.dtype.numpy_dtype
-        return np.concatenate([np.asarray(p).astype(dtype, copy=False) for p in parts])
     if new.dtype != old.dtype:
         new = new.astype(old.dtype)
         parts = [(old, new)[p.source][p.start:p.stop] for p in plan if p.stop > p.start]

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,6 +52,15 @@ def _as_string_array(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Arra
     return ids
 
 
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _key(value: str | None) -> int | None:
+    if value is not None and len(value) == 36 and _CANONICAL.fullmatch(value):
+        return int(value[19:23] + value[24:], 16)
+    return None
+
+
 def id_keys(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
     """64-bit keys of row ids (vectorised; equal ids always get equal keys).
 
@@ -58,6 +68,11 @@ def id_keys(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
         >>> hex(int(id_keys(["0190a0e0-0000-7000-8000-00000000002a"])[0]))
         '0x800000000000002a'
     """
+    if len(ids) <= 16:  # a few ids: plain Python beats numpy's set-up cost
+        values = ids.to_pylist() if isinstance(ids, (pa.Array, pa.ChunkedArray)) else list(ids)
+        keys = [_key(v) for v in values]
+        if None not in keys:
+            return np.array(keys, dtype=np.uint64)
     arr = _as_string_array(ids)
     n = len(arr)
     if n == 0:
@@ -97,12 +112,14 @@ class PositionIndex:
     call ``set_ids`` with the new column after each change).
     """
 
-    def __init__(self, ids: pa.Array | pa.ChunkedArray) -> None:
+    def __init__(self, ids: pa.Array | pa.ChunkedArray, starts: np.ndarray | None = None,
+                 ) -> None:
         keys = id_keys(ids)
         order = np.argsort(keys, kind="stable")
         self._keys = keys[order]
         self._pos = order.astype(np.int64)
         self._ids = ids
+        self._starts = starts
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -112,9 +129,12 @@ class PositionIndex:
         """Memory held by the index arrays."""
         return self._keys.nbytes + self._pos.nbytes
 
-    def set_ids(self, ids: pa.Array | pa.ChunkedArray) -> None:
-        """The id column after a change (same order as the positions)."""
+    def set_ids(self, ids: pa.Array | pa.ChunkedArray, starts: np.ndarray | None = None,
+                ) -> None:
+        """The id column after a change (same order as the positions), with its chunk
+        starts (``chunks.bounds``) if known."""
         self._ids = ids
+        self._starts = starts
 
     def _candidates(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lo = np.searchsorted(self._keys, keys, side="left")
@@ -144,9 +164,14 @@ class PositionIndex:
         single = hit[hi[hit] - lo[hit] == 1]
         if len(single):
             positions = self._pos[lo[single]]
-            got = gather(self._ids, positions)
-            same = pc.equal(pc.cast(got, arr.type), arr.take(pa.array(single)))
-            same = same.fill_null(False).to_numpy(zero_copy_only=False)
+            got = gather(self._ids, positions, self._starts)
+            want = arr.take(pa.array(single))
+            if len(single) <= 16:
+                same = np.array([a == b for a, b in zip(got.to_pylist(), want.to_pylist(),
+                                                        strict=True)], dtype=bool)
+            else:
+                same = pc.equal(pc.cast(got, arr.type), want)
+                same = same.fill_null(False).to_numpy(zero_copy_only=False)
             out[single[same]] = lo[single][same]
         for i in hit[hi[hit] - lo[hit] > 1]:  # key collision: compare each candidate
             want = arr[int(i)].as_py()

@@ -121,9 +121,19 @@ class KeyColumns:
     def __init__(self, table: pa.Table, keys: list[SortKey]) -> None:
         self.table = table
         self.keys = keys
+        self.starts = np.asarray(_starts(table), dtype=np.int64)
 
     def at(self, positions: np.ndarray) -> list[Components]:
-        return [components(gather(self.table.column(k.column), positions), k) for k in self.keys]
+        return [components(gather(self.table.column(k.column), positions, self.starts), k)
+                for k in self.keys]
+
+
+def _starts(table: pa.Table) -> list[int]:
+    out = [0]
+    if table.num_columns:
+        for chunk in table.column(0).iterchunks():
+            out.append(out[-1] + len(chunk))
+    return out
 
 
 def insertion_points(table: pa.Table, keys: list[SortKey], new: pa.Table) -> np.ndarray:

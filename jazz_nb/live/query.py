@@ -122,8 +122,9 @@ def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
     if len(a) == 0:
         return np.zeros(0, dtype=bool)
     typ = a.type
-    if pa.types.is_nested(typ) or pa.types.is_dictionary(typ):
-        return np.array([x == y for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)],
+    if len(a) <= 16 or pa.types.is_nested(typ) or pa.types.is_dictionary(typ):
+        return np.array([x == y or (x != x and y != y)  # NaN == NaN here
+                         for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)],
                         dtype=bool)
     same = pc.equal(a, b).fill_null(False)
     both_null = pc.and_(a.is_null(), b.is_null())
@@ -184,7 +185,8 @@ class LiveQuery:
         self._registry = registry_for(db)
         with db.store.lock:  # no commit between the first read and listening
             self._table = self._fetch_full()
-            self._index = PositionIndex(self._table.column("id"))
+            self._starts = ch.bounds(self._table.column(0))  # every column shares the layout
+            self._index = PositionIndex(self._table.column("id"), self._starts)
             self._registry.add(self)
         sync = getattr(db._shared, "sync", None)  # query-scoped sync: announce it upstream
         self._upstream = sync.subscribe(query) if sync is not None else None
@@ -437,7 +439,8 @@ class LiveQuery:
         except Exception:  # the old state itself may be inconsistent: report a reset
             delta = Delta(version=self.version + 1, reset=True)
         self._table = new
-        self._index = PositionIndex(new.column("id"))
+        self._starts = ch.bounds(new.column(0))
+        self._index = PositionIndex(new.column("id"), self._starts)
         self.version += 1
         self.last_delta = delta
         self._needs_reset = False
@@ -541,9 +544,8 @@ class LiveQuery:
             positions = final_of_old(f_pos[common[rows]])
             values = ch.gather(fetched.column(name), common[rows])
             updates[name] = (positions, values)
-            for r, p in zip(common[rows].tolist(), positions.tolist(), strict=True):
+            for r in common[rows].tolist():
                 upd_cols.setdefault(r, []).append(name)
-                del p
         delta = self._delta(fetched_ids, added, entering, inserted_pos, moved, changed, common,
                             upd_cols, final_of_old, f_pos, cand.take(pa.array(gone)),
                             removed_pos)
@@ -558,7 +560,7 @@ class LiveQuery:
         for name in self._table.column_names:
             if name == "id":
                 continue
-            old = ch.gather(self._table.column(name), old_pos)
+            old = ch.gather(self._table.column(name), old_pos, self._starts)
             new = ch.gather(fetched.column(name), rows)
             diff = ~_same(old, new)
             if diff.any():
@@ -596,9 +598,10 @@ class LiveQuery:
             i = common_index[r]
             cols = tuple(n for n, m in changed.items() if m[i] and n in public)
             updated.append((pos_of_entering[r], ids[r], cols))
-        for r, cols in upd_cols.items():
-            pos = int(final_of_old(np.array([f_pos[r]]))[0])
-            shown = tuple(c for c in cols if c in public)
+        rows = list(upd_cols)
+        finals = final_of_old(f_pos[np.array(rows, dtype=np.int64)]).tolist() if rows else []
+        for r, pos in zip(rows, finals, strict=True):
+            shown = tuple(c for c in upd_cols[r] if c in public)
             if shown:
                 updated.append((pos, ids[r], shown))
         updated.sort()
@@ -624,7 +627,7 @@ class LiveQuery:
         kept[f_pos[f_pos >= 0]] = True
         removed_pos = np.flatnonzero(~kept)
         old_ids = _flat(self._table.column("id"))
-        removed_ids = ch.gather(old_ids, removed_pos)
+        removed_ids = ch.gather(old_ids, removed_pos, self._starts)
         removed_slots = self._index.slots(removed_ids)  # (a full refresh: O(n) is fine)
         common = np.flatnonzero(f_pos >= 0)
         # keep the longest run of rows already in order (greedy); the others move
@@ -677,13 +680,15 @@ class LiveQuery:
             table = pa.Table.from_arrays(cols, schema=table.schema)
             self._index.splice(change.removed_slots, change.removed_pos, change.inserted_pos,
                                _flat(inserted.column("id")))
+        starts = ch.bounds(table.column(0)) if plan is not None else self._starts
         rebuilt: dict[str, list[int]] = {}
         for name, (positions, values) in change.updates.items():
             i = table.schema.get_field_index(name)
-            col, rebuilt[name] = ch.replace_cells_in(table.column(i), positions, values)
+            col, rebuilt[name] = ch.replace_cells_in(table.column(i), positions, values, starts)
             table = table.set_column(i, table.schema.field(i), col)
-        self._index.set_ids(table.column("id"))
+        self._index.set_ids(table.column("id"), starts)
         self._table = table
+        self._starts = starts
         self.version += 1
         self.last_delta = change.delta
         mirror = self._mirror

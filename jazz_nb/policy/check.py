@@ -48,10 +48,7 @@ def denied(op: str, table: str, reason: str, rule: str | None = None) -> PolicyD
     message = f"policy denied {op.upper()} on table {table!r}: {reason}"
     if rule is not None:
         message += f" (rule: {rule})"
-    error = PolicyDenied(message, table=table, code="permission_denied")
-    error.operation = op  # type: ignore[attr-defined]
-    error.rule = rule  # type: ignore[attr-defined]
-    return error
+    return PolicyDenied(message, table=table, operation=op, rule=rule)
 
 
 def check_write(app: App, permissions: Permissions | None, session: Session | None,

@@ -38,8 +38,8 @@ CAN_COLUMNS = ("$canRead", "$canEdit", "$canDelete")
 
 @dataclass(frozen=True)
 class PolicyContext(CompileContext):
-    """A ``CompileContext`` applying ``permissions`` for ``session``; ``base`` (if given)
-    supplies table sources, e.g. a migrations context."""
+    """A ``CompileContext`` applying ``permissions`` for ``session``; ``base`` (if given, e.g.
+    a migrations context) supplies table sources, other magic columns and its own filter."""
 
     app: App | None = field(default=None, compare=False)
     permissions: Permissions | None = None
@@ -56,19 +56,21 @@ class PolicyContext(CompileContext):
         return PolicySql(self.app, self.permissions, self.session, self.source, self.aliases)
 
     def row_filter(self, table: str, alias: str) -> tuple[str, dict[str, Any]] | None:
-        """``select.using`` of ``table`` on ``alias`` (enforcing mode only)."""
+        """``select.using`` of ``table`` on ``alias`` (enforcing mode only), AND-ed with the
+        base context's filter."""
+        base = self.base.row_filter(table, alias) if self.base is not None else None
         if self.session is None or self.permissions is None:
-            return None
+            return base
         expr = self.permissions.table(table).select_using
-        if expr is None:
-            return FALSE, {}
-        sql = self._compiler().predicate(table, alias, expr)
-        return None if sql == TRUE else (sql, {})
+        sql = FALSE if expr is None else self._compiler().predicate(table, alias, expr)
+        if base is None:
+            return None if sql == TRUE else (sql, {})
+        return (base[0] if sql == TRUE else f"({base[0]}) AND {sql}"), base[1]
 
     def magic(self, table: str, alias: str, name: str) -> str | None:
         """``$canRead/$canEdit/$canDelete`` of ``alias``; ``None`` for other magic columns."""
         if name not in CAN_COLUMNS:
-            return None
+            return self.base.magic(table, alias, name) if self.base is not None else None
         if self.session is None:
             return "CAST(NULL AS BOOLEAN)"
         if self.permissions is None:
@@ -78,7 +80,6 @@ class PolicyContext(CompileContext):
             return FALSE  # anonymous sessions may not write at all
         expr = can_expr(self.permissions, table, name)
         return FALSE if expr is None else self._compiler().predicate(table, alias, expr)
-
 
     def refresh_tables(self, tables: Iterable[str]) -> frozenset[str]:
         """Tables whose changes can change which rows of ``tables`` this session reads (or

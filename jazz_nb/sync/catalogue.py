@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from jazz_nb.errors import JazzError
+from jazz_nb.lens import Lens, LensGraph
 from jazz_nb.policy.bundle import Permissions
 from jazz_nb.schema.app import App
 from jazz_nb.store.versions import new_batch_id
@@ -49,15 +50,18 @@ class Catalogue:
         self.apps: dict[str, App] = {}
         self.bundles: dict[str, dict[str, Any]] = {}  # id -> {"schemaHash", "permissions"}
         self.head: dict[str, Any] | None = None
+        self.lenses: list[dict[str, Any]] = []  # published lens JSON (jazz_nb.lens)
         if path is not None and path.exists():
             data = json.loads(path.read_text())
             self.schemas, self.bundles, self.head = data["schemas"], data["bundles"], data["head"]
             self.apps = {h: App.from_json(e["schema"]) for h, e in self.schemas.items()}
+            self.lenses = data.get("lenses", [])
 
     def _save(self) -> None:
         if self.path is None:
             return
-        data = {"schemas": self.schemas, "bundles": self.bundles, "head": self.head}
+        data = {"schemas": self.schemas, "bundles": self.bundles, "head": self.head,
+                "lenses": self.lenses}
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as handle:
             json.dump(data, handle)
@@ -79,6 +83,22 @@ class Catalogue:
             self.apps[app.schema_hash] = app
             self._save()
         return app.schema_hash
+
+    def graph(self) -> LensGraph:
+        """Published schemas and lenses (migrations) as a ``LensGraph``."""
+        return LensGraph([Lens.from_json(data) for data in self.lenses], self.apps.values())
+
+    def publish_migration(self, data: Any) -> Lens:
+        """Store a lens between two published schemas (checked: no draft, no contradiction);
+        re-publishing a lens for the same two hashes replaces it. Returns the bound lens."""
+        lens = self.graph().add_lens(Lens.from_json(data))
+        entry = lens.to_json()
+        kept = [x for x in self.lenses if (x["fromHash"], x["toHash"]) != (lens.from_hash,
+                                                                            lens.to_hash)]
+        if kept + [entry] != self.lenses:
+            self.lenses = [*kept, entry]
+            self._save()
+        return lens
 
     def first_app(self) -> App | None:
         """The earliest published schema (the server store is created with it)."""

@@ -202,8 +202,9 @@ class SyncClient:
             raise self._fatal
 
     # -- API used from other threads ---------------------------------------------------------------
-    def push(self, batch_id: str, versions: list[RowVersion], state: str) -> None:
-        """Queue a committed batch for the server (called by ``Db.commit``)."""
+    def push(self, batch_id: str, versions: list[RowVersion] | None, state: str) -> None:
+        """Queue a committed batch for the server (called by ``Db.commit``; ``None``: read
+        the versions back from the store when sending)."""
         mode = "transactional" if state == "VisibleTransactional" else "direct"
         self.outbox.add(batch_id, versions, mode)
         self._kick()

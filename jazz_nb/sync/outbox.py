@@ -65,10 +65,11 @@ class Outbox:
                 self._pending.setdefault(batch_id, Pending(batch_id, mode, None, True))
         return len(found)
 
-    def add(self, batch_id: str, versions: Sequence[RowVersion], mode: str) -> None:
-        """Queue a just-committed batch."""
+    def add(self, batch_id: str, versions: Sequence[RowVersion] | None, mode: str) -> None:
+        """Queue a just-committed batch (``versions`` ``None``: loaded from the store later)."""
         with self._lock:
-            self._pending[batch_id] = Pending(batch_id, mode, list(versions), False)
+            self._pending[batch_id] = Pending(batch_id, mode, None if versions is None
+                                              else list(versions), False)
 
     def pending(self) -> list[Pending]:
         """Unconfirmed batches, oldest first."""

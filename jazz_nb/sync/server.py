@@ -2,8 +2,9 @@
 
 Routes (§8.4): ``GET /health``; ``GET /apps/{app}/schemas``; ``GET /apps/{app}/schema/{hash}``,
 ``POST /apps/{app}/admin/schemas``, ``GET|POST /apps/{app}/admin/permissions``,
-``GET /apps/{app}/admin/permissions/head`` and ``GET /apps/{app}/admin/introspection/
-subscriptions`` (all with ``X-Jazz-Admin-Secret``); ``/apps/{app}/ws`` (the sync protocol,
+``GET /apps/{app}/admin/permissions/head``, ``POST /apps/{app}/admin/migrations`` and
+``GET /apps/{app}/admin/introspection/subscriptions`` (all with ``X-Jazz-Admin-Secret``);
+``GET /apps/{app}/migrations`` (the lens graph); ``/apps/{app}/ws`` (the sync protocol,
 docs/protocol.md).
 
 The loop thread does network I/O, frame decoding and auth; all store work runs on one engine
@@ -243,6 +244,8 @@ class SyncServer:
             return 200, {"hashes": hashes, "schemas": [
                 {"hash": h, "publishedAt": state.catalogue.schemas[h]["publishedAt"]}
                 for h in hashes]}
+        if rest == "/migrations" and method == "GET":  # the lens graph (jazz_nb.lens)
+            return 200, state.catalogue.graph().to_json()
         if rest.startswith("/schema/") and method == "GET":
             self._admin(request)
             entry = state.catalogue.schemas.get(rest[len("/schema/"):])
@@ -277,6 +280,14 @@ class SyncServer:
             except JazzError as err:
                 raise HttpError(400, str(err)) from None
             return 201, {"objectId": schema_hash, "hash": schema_hash}
+        if rest == "/migrations" and method == "POST":  # a lens (§8.4, jazz_nb.lens)
+            try:
+                lens, outputs = await self.engine(state.publish_migration, request.json())
+            except JazzError as err:
+                raise HttpError(400, str(err)) from None
+            runtime.dispatch(outputs)
+            return 201, {"objectId": lens.object_id, "fromHash": lens.from_hash,
+                         "toHash": lens.to_hash}
         if rest == "/permissions/head" and method == "GET":
             return 200, {"head": state.catalogue.head}
         if rest == "/permissions" and method == "GET":

@@ -81,9 +81,22 @@ class WebSocket:
                 self.protocol.receive_eof()
             self._collect()
             await self._flush(too_big=isinstance(self.protocol.parser_exc, PayloadTooBig))
+            if data and (self.protocol.close_expected() or self.protocol.parser_exc):
+                await self._drain()
             if not data or self.protocol.close_expected() or self.protocol.parser_exc:
                 self._finish()
         return self._messages.pop(0)
+
+    async def _drain(self, seconds: float = 2.0) -> None:
+        """Read (and discard) until the peer closes, so closing does not reset the connection
+        and lose what was just sent to it."""
+        with contextlib.suppress(asyncio.TimeoutError, ConnectionError, OSError):
+            async with asyncio.timeout(seconds):
+                while data := await self.reader.read(READ_CHUNK):
+                    self.protocol.receive_data(data)
+                    self._collect()
+                    await self._flush()
+        self.writer.close()
 
     def _collect(self) -> None:
         for frame in self.protocol.events_received():
@@ -118,8 +131,9 @@ class WebSocket:
             self.writer.write(data)
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.drain()
-        if b"" in chunks:  # the protocol asks to close the TCP connection
-            self.writer.close()
+        if b"" in chunks and self.writer.can_write_eof():  # the protocol asks to half-close
+            with contextlib.suppress(ConnectionError, OSError):
+                self.writer.write_eof()
 
     async def send(self, message: str | bytes) -> None:
         """Send one message; raises ``ConnectionError`` if the connection is closed."""

@@ -170,7 +170,7 @@ def load(rows: list[tuple[str, str, str, dict[str, Any], bool]]) -> jz.Db:
     return db
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=datasets(), session=sessions, groups=exprs("groups"), members=exprs("members"),
        update=exprs("groups"))
 def test_sql_and_evaluator_agree(rows: list[Any], session: jz.Session, groups: ir.PolicyExpr,

@@ -1,0 +1,56 @@
+"""Publishing lenses to a sync server and reading its lens graph (§8.4).
+
+``publish_migration`` publishes both schemas (a no-op when the server has them) and then the
+lens with ``POST /apps/<id>/admin/migrations`` — body ``{fromHash, toHash, forward}``, answer
+``201 {objectId, fromHash, toHash}``. ``fetch_graph`` reads ``GET /apps/<id>/migrations``: every
+published schema and lens, as ``LensGraph.to_json()``.
+
+Example:
+    >>> # publish_migration(server.url, "my-app", s.migration(v1, v2), admin_secret=secret)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jazz_nb.errors import MigrationError
+from jazz_nb.lens.graph import LensGraph
+from jazz_nb.lens.lens import Lens
+
+
+def publish_migration(url: str, app_id: str, lens: Lens, *, admin_secret: str,
+                      ) -> dict[str, Any]:
+    """Publish ``lens`` (not a draft) and its two schemas; returns the server's answer.
+
+    Example:
+        >>> # publish_migration(url, "my-app", lens, admin_secret=secret)["objectId"]
+    """
+    from jazz_nb.sync.deploy import publish_schema, request
+
+    lens.check_active()
+    if lens.old is None or lens.new is None:
+        raise MigrationError(f"lens {lens.label} is not bound to its schemas; use "
+                             "lens.bind(old_app, new_app) before publishing")
+    for app in (lens.old, lens.new):
+        publish_schema(url, app_id, app, admin_secret=admin_secret)
+    status, body = request(url, f"/apps/{app_id}/admin/migrations", admin_secret=admin_secret,
+                           body=lens.to_json())
+    if status >= 300:
+        message = body.get("error") if isinstance(body, dict) else body
+        raise MigrationError(f"publishing lens {lens.label} failed ({status}): {message}")
+    return dict(body)
+
+
+def fetch_graph(url: str, app_id: str) -> LensGraph:
+    """The server's published schemas and lenses of ``app_id``.
+
+    Example:
+        >>> # fetch_graph(server.url, "my-app").reachable(app.schema_hash)
+    """
+    from jazz_nb.sync.deploy import request
+
+    status, body = request(url, f"/apps/{app_id}/migrations")
+    if status >= 300:
+        raise MigrationError(f"reading the lens graph of app {app_id!r} failed ({status}): "
+                             f"{body}")
+    return LensGraph.from_json(body)
