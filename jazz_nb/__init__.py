@@ -26,15 +26,25 @@ from jazz_nb.errors import (
     WriteError,
     WriteRejected,
 )
+from jazz_nb.notebook.extension import load_ipython_extension, unload_ipython_extension
 from jazz_nb.query.builder import Query
 from jazz_nb.query.results import Row
 from jazz_nb.writes import Batch, Transaction, WriteHandle
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``jz.widgets`` and ``jz.testing`` load on first use (they import ipywidgets, HTTP)."""
+    if name in ("widgets", "testing"):
+        import importlib
+
+        return importlib.import_module(f"jazz_nb.{name}")
+    raise AttributeError(f"module 'jazz_nb' has no attribute {name!r}")
+
 __all__ = [
     "AuthError", "Batch", "Db", "JazzError", "MigrationError", "PolicyDenied", "PolicyError",
     "ProtocolError", "Query", "QueryError", "Row", "SchemaError", "Session", "Transaction",
     "TransactionConflict", "WriteError", "WriteHandle", "WriteRejected", "WrittenRow",
-    "create_db", "s",
+    "create_db", "load_ipython_extension", "s", "unload_ipython_extension",
 ]

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from jazz_nb.auth.cli import add_identity_commands
+from jazz_nb.lens.cli import add_migration_commands
 
 
 def _demo(_: argparse.Namespace) -> int:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="run the demo app in an embedded store").set_defaults(
         func=_demo)
     add_identity_commands(commands)
+    add_migration_commands(commands)
     return parser
 
 

@@ -14,7 +14,8 @@ Example:
     >>> graph = LensGraph([migration(v1, v2), migration(v2, v3).rename_column("todos", "title",
     ...                                                                      "name")])
     >>> path = graph.path(v3.schema_hash, v1.schema_hash)
-    >>> [(step.target == v, step.forward) for step, v in zip(path, (v2.schema_hash, v1.schema_hash))]
+    >>> ends = (v2.schema_hash, v1.schema_hash)
+    >>> [(step.target == end, step.forward) for step, end in zip(path, ends)]
     [(True, False), (True, False)]
 """
 

@@ -78,7 +78,8 @@ class Lens:
                    tuple(decisions))
 
     def bind(self, old: App, new: App) -> Lens:
-        """This lens checked against its two schemas (whose hashes must match).
+        """This lens checked against its two schemas (whose hashes must match); it must state
+        every difference between them (a published lens is complete, never a draft).
 
         Example:
             >>> from jazz_nb import s
@@ -92,7 +93,15 @@ class Lens:
             if app.schema_hash != expected:
                 raise MigrationError(f"lens {self.label}: the {side} schema has hash "
                                      f"{app.schema_hash[:12]}, the lens says {expected[:12]}")
-        return Lens.between(old, new, self.decisions or self.forward)
+        bound = Lens.between(old, new, self.decisions or self.forward)
+        missing = [op for op in bound.forward if op not in bound.decisions]
+        if missing:  # a published lens states every change itself
+            op = missing[0]
+            column = getattr(op, "column", getattr(op, "new", None))
+            raise MigrationError(f"lens {self.label} does not say how to {op.name} "
+                                 f"{op.table}{'.' + column if column else ''}", table=op.table,
+                                 column=column, operator=op.name)
+        return bound
 
     # -- state ------------------------------------------------------------------------------------
     @property

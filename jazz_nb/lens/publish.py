@@ -3,7 +3,8 @@
 ``publish_migration`` publishes both schemas (a no-op when the server has them) and then the
 lens with ``POST /apps/<id>/admin/migrations`` — body ``{fromHash, toHash, forward}``, answer
 ``201 {objectId, fromHash, toHash}``. ``fetch_graph`` reads ``GET /apps/<id>/migrations``: every
-published schema and lens, as ``LensGraph.to_json()``.
+published schema and lens, as ``LensGraph.to_json()``; a client learns it when it connects and
+again when rows of a schema it does not know arrive (``learn_graph``).
 
 Example:
     >>> # publish_migration(server.url, "my-app", s.migration(v1, v2), admin_secret=secret)
@@ -11,11 +12,14 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jazz_nb.errors import MigrationError
 from jazz_nb.lens.graph import LensGraph
 from jazz_nb.lens.lens import Lens
+
+if TYPE_CHECKING:
+    from jazz_nb.lens.runtime import Migrations
 
 
 def publish_migration(url: str, app_id: str, lens: Lens, *, admin_secret: str,
@@ -54,3 +58,26 @@ def fetch_graph(url: str, app_id: str) -> LensGraph:
         raise MigrationError(f"reading the lens graph of app {app_id!r} failed ({status}): "
                              f"{body}")
     return LensGraph.from_json(body)
+
+
+def server_graph(url: str, app_id: str) -> LensGraph:
+    """``fetch_graph``, or an empty graph when the server cannot be reached (offline start).
+
+    Example:
+        >>> server_graph("http://127.0.0.1:9", "my-app").lenses
+        []
+    """
+    try:
+        return fetch_graph(url, app_id)
+    except (MigrationError, OSError):
+        return LensGraph()
+
+
+def learn_graph(migrations: Migrations, url: str, app_id: str) -> None:
+    """Activate every schema and lens the server knows in a client's ``migrations``.
+
+    Example:
+        >>> # learn_graph(db.migrations, server.url, "my-app")
+    """
+    graph = fetch_graph(url, app_id)
+    migrations.add(*graph.lenses, schemas=list(graph.schemas.values()))

@@ -60,6 +60,7 @@ class Migrations:
         self.store = store
         self.graph = graph
         self._contexts: dict[str, tuple[int, MigrationContext]] = {}
+        self._stored: dict[str, tuple[int, dict[str, list[tuple[str, str]]]]] = {}
         self._views: weakref.WeakSet[Db] = weakref.WeakSet()
         self._register()
 
@@ -126,7 +127,9 @@ class Migrations:
         reader = db.app
         cached = self._contexts.get(reader.schema_hash)
         if cached is None or cached[0] != self.graph.generation:
-            self.graph.add_schema(reader)
+            if reader.schema_hash not in self.graph.schemas:
+                self.graph.add_schema(reader)
+                self.store.register_schema(reader)
             cached = (self.graph.generation, MigrationContext.build(self.graph, reader))
             self._contexts[reader.schema_hash] = cached
         return cached[1]
@@ -138,9 +141,16 @@ class Migrations:
         Example:
             >>> # server.migrations.stored_tables(app_v1)["todos"]  -> [(v1, "todos"), (v2, ...)]
         """
-        self.graph.add_schema(app)
-        return {name: [(b.schema_hash, b.table) for b in found]
-                for name, found in branches(self.graph, app).items()}
+        if app.schema_hash not in self.graph.schemas:
+            self.graph.add_schema(app)
+            self.store.register_schema(app)
+        cached = self._stored.get(app.schema_hash)
+        if cached is None or cached[0] != self.graph.generation:
+            cached = (self.graph.generation, {
+                name: [(b.schema_hash, b.table) for b in found]
+                for name, found in branches(self.graph, app).items()})
+            self._stored[app.schema_hash] = cached
+        return cached[1]
 
     def current(self, db: Db, table: str, row_id: str) -> VisibleRow | None:
         """The row a write of ``db`` builds on: the best entry across schema versions, in

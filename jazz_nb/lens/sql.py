@@ -5,9 +5,9 @@ UNION ALL, per other version V connected to R by lenses, V's visible rows transl
 shape (renames become column references, added columns constants; the lens path is composed
 before any SQL is written). Per row id only the best entry across versions survives — the one
 with the greatest ``($updatedAt, batch)`` (§1.5, last bullet; R wins ties) — by one hash
-anti-join per other version. Deleted entries take part (a newer soft delete hides an older version) and
-are filtered by the query itself, so filters, ordering and policies stay in the same statement
-and DuckDB pushes them into every branch.
+anti-join per other version. Deleted entries take part (a newer soft delete hides an older
+version) and are filtered by the query itself, so filters, ordering and policies stay in the
+same statement and DuckDB pushes them into every branch.
 
 Example:
     >>> from jazz_nb import s
@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from jazz_nb.lens.translate import Const, Source, TableState, initial, walk
-from jazz_nb.schema import types as t
 from jazz_nb.lens.values import sql_literal
 from jazz_nb.query.sql import CompileContext
 from jazz_nb.schema.app import App, TableSchema
@@ -100,6 +99,7 @@ def select_translated(state: TableState, schema: TableSchema, relation: str) -> 
 
     Example:
         >>> from jazz_nb import s
+        >>> from jazz_nb.schema import types as t
         >>> state = TableState("t", {"b": Source("a", t.Integer(), False)})
         >>> select_translated(state, s.table(b=s.int(), c=s.int().optional()), '"t__v1"')[:60]
         'SELECT b.id, b."a" AS "b", CAST(NULL AS INTEGER) AS "c", b."'

@@ -266,6 +266,14 @@ def replace_cells_in(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray
     positions = np.asarray(positions, dtype=np.int64)
     if len(positions) == 0:
         return col, []
+    if len(positions) == 1 and len(values) == 1:  # the common one-cell update
+        bounds = starts if starts is not None else np.asarray(_bounds(col), dtype=np.int64)
+        c = int(np.searchsorted(bounds, positions[0], side="right")) - 1
+        p = int(positions[0] - bounds[c])
+        chunk = col.chunk(c)
+        chunks = list(col.chunks)
+        chunks[c] = pa.concat_arrays([chunk.slice(0, p), values, chunk.slice(p + 1)])
+        return pa.chunked_array(chunks, type=col.type), [c]
     bounds = starts if starts is not None else np.asarray(_bounds(col), dtype=np.int64)
     which = np.searchsorted(bounds, positions, side="right") - 1
     order = np.lexsort((positions, which)) if len(positions) > 1 else np.zeros(1, np.int64)

@@ -57,6 +57,21 @@ def with_chunks(array: Any, chunked: pa.ChunkedArray) -> Any:
     return out
 
 
+def set_column(df: pd.DataFrame, j: int, array: Any) -> None:
+    """``df.isetitem(j, array)`` for an array already of the column's dtype: the block
+    manager's ``iset`` directly (skips re-validating the array, ~5x faster), else
+    ``isetitem``. The old block is left alone, so earlier snapshots keep their values."""
+    mgr = getattr(df, "_mgr", None)
+    iset = getattr(mgr, "iset", None)
+    if iset is None or len(array) != len(df):  # pragma: no cover - other pandas internals
+        df.isetitem(j, array)
+        return
+    iset(j, array)
+    clear = getattr(df, "_clear_item_cache", None)
+    if clear is not None:  # pandas 2.x caches column Series
+        clear()
+
+
 def column_array(df: pd.DataFrame, j: int) -> Any:
     """The pandas array (ExtensionArray or NumpyExtensionArray) of column ``j``."""
     return df.iloc[:, j].array
@@ -304,6 +319,7 @@ class FrameMirror:
         self.names = {name: j for j, name in enumerate(df.columns)}
         self.types = {name: table.schema.field(name).type for name in self.names}
         self.mirrors: dict[int, ChunkMirror] = {}
+        self.templates: dict[int, Any] = {}  # an array of each mirrored column's dtype
         self.dtypes: dict[int, Any] = {}
         for name, j in self.names.items():
             array = column_array(df, j)
@@ -312,9 +328,11 @@ class FrameMirror:
                 df.isetitem(j, _writable(array))
             if arrow_backed(array):
                 mirror = self.mirrors[j] = ChunkMirror(array._pa_array.type)
+                self.templates[j] = array
                 df.isetitem(j, with_chunks(array, mirror.sync(table.column(name))))
         index = df.index.array
         self.index_mirror = ChunkMirror(index._pa_array.type) if arrow_backed(index) else None
+        self.index_template = index
         if self.index_mirror is not None:
             df.index = pd.Index(with_chunks(index, self.index_mirror.sync(table.column("id"))),
                                 name=df.index.name, copy=False)
@@ -355,8 +373,8 @@ class FrameMirror:
                 continue
             mirror = self.mirrors.get(j)
             if mirror is not None:
-                df.isetitem(j, with_chunks(column_array(df, j),
-                                           mirror.sync(table.column(name), rebuilt)))
+                set_column(df, j, with_chunks(self.templates[j],
+                                              mirror.sync(table.column(name), rebuilt)))
                 continue
             vals = self._values(values, self.dtypes[j])
             if _is_object(self.dtypes[j]):
@@ -381,19 +399,19 @@ class FrameMirror:
         retyped = set(self._dtype_changes(table, list(self.names)))
         arrays = []
         for name, j in self.names.items():
-            old = column_array(df, j)
             mirror = self.mirrors.get(j)
             if mirror is not None:
-                arrays.append(with_chunks(old, mirror.sync(table.column(name))))
-            elif name in retyped:
+                arrays.append(with_chunks(self.templates[j], mirror.sync(table.column(name))))
+                continue
+            if name in retyped:
                 arrays.append(self._whole(table.column(name)))
-            else:
-                new = self._whole(new_rows.column(name))
-                if _real_dtype(new) != self.dtypes[j]:
-                    new = new.astype(self.dtypes[j])
-                arrays.append(splice_array(old, plan, new))
+                continue
+            new = self._whole(new_rows.column(name))
+            if _real_dtype(new) != self.dtypes[j]:
+                new = new.astype(self.dtypes[j])
+            arrays.append(splice_array(column_array(df, j), plan, new))
         if self.index_mirror is not None:
-            index = with_chunks(df.index.array, self.index_mirror.sync(table.column("id")))
+            index = with_chunks(self.index_template, self.index_mirror.sync(table.column("id")))
         else:
             index = splice_array(df.index.array, plan, self._whole(new_rows.column("id")))
         replace_frame(df, build_frame(df, arrays, index))

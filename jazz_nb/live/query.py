@@ -361,10 +361,10 @@ class LiveQuery:
 
         return live_html(self)
 
-    def _ipython_display_(self) -> None:
-        from jazz_nb.notebook.widgets import display_live
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from jazz_nb.notebook.widgets import live_mimebundle
 
-        display_live(self)
+        return live_mimebundle(self)
 
     # -- change intake (any thread) -------------------------------------------------------------
     def _check_open(self) -> None:

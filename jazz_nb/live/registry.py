@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jazz_nb.live.schedule import kernel_loop
@@ -43,6 +44,7 @@ class LiveRegistry:
         self._lives: dict[int, LiveQuery] = {}
         self._lock = threading.Lock()
         self._scheduled: set[int] = set()
+        self._watchers: list[Callable[[], Any]] = []
         self._remove_listener = db.store.add_listener(self._on_commit)
 
     # -- membership ------------------------------------------------------------------------------
@@ -50,11 +52,25 @@ class LiveRegistry:
         """Start delivering changes to ``live``."""
         with self._lock:
             self._lives[id(live)] = live
+        self._changed()
 
     def discard(self, live: LiveQuery) -> None:
         """Stop delivering changes to ``live``."""
         with self._lock:
             self._lives.pop(id(live), None)
+        self._changed()
+
+    def watch(self, callback: Callable[[], Any]) -> Callable[[], None]:
+        """Call ``callback()`` when a live query is added or closed; returns a remover."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
+
+    def _changed(self) -> None:
+        for callback in list(self._watchers):
+            try:
+                callback()
+            except Exception:
+                log.exception("live registry watcher %r failed", callback)
 
     def live_queries(self) -> list[LiveQuery]:
         """Open live queries, oldest first."""

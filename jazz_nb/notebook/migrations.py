@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import html
 import json
-import shlex
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -262,22 +261,13 @@ def migrations(db: Db, *, publish: Callable[[Lens], Any] | None = None) -> Migra
     return MigrationsView(db, publish=publish)
 
 
-def migrations_command(line: str, namespace: Mapping[str, Any]) -> MigrationsView:
-    """The ``%jazz migrations [db]`` subcommand: the widget for the db named ``db`` in the
-    user's namespace (default: the only ``Db`` there).
+def migrations_command(shell: Any, args: str) -> MigrationsView:
+    """``%jazz migrations [db]``: the widget for the db named ``db`` in the user namespace
+    (optional when it holds exactly one ``Db``); a ``jazz_nb.notebook.magics`` subcommand.
 
     Example:
         >>> # %jazz migrations db
     """
-    from jazz_nb.db import Db
+    from jazz_nb.notebook.magics import find_db
 
-    args = shlex.split(line)
-    if args:
-        db = namespace.get(args[0])
-        if not isinstance(db, Db):
-            raise JazzError(f"%jazz migrations: {args[0]!r} is not a database")
-        return migrations(db)
-    found = [v for k, v in namespace.items() if isinstance(v, Db) and not k.startswith("_")]
-    if len(found) != 1:
-        raise JazzError("%jazz migrations: name the database, e.g. %jazz migrations db")
-    return migrations(found[0])
+    return migrations(find_db(shell, args))

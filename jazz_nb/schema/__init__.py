@@ -41,6 +41,8 @@ def define_permissions(app: App, rules: object) -> object:
 
 __all__ = [
     "App", "Column", "TableSchema", "array", "bigint", "boolean", "branch_name", "bytes",
-    "define_app", "define_permissions", "enum", "float", "int", "json", "ref", "schema_hash", "string", "table",
+    "define_app", "define_permissions", "enum", "migration", "float", "int", "json", "ref", "schema_hash", "string", "table",
     "timestamp", "uuid",
 ]
+
+from jazz_nb.lens.lens import migration  # noqa: E402 - lens builds on the schema above

@@ -17,8 +17,10 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -26,7 +28,7 @@ from jazz_nb.errors import WriteError
 from jazz_nb.schema.app import App
 from jazz_nb.store.changes import ChangeSet
 from jazz_nb.store.store import Store
-from jazz_nb.store.tables import SOURCE
+from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable
 from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync.frames import Segment, segment_versions
 
@@ -34,33 +36,76 @@ BULK_MIN_ROWS = 256
 _INCOMING = "_jz_sync_in"
 
 
-def apply_segments(store: Store, app: App, segments: Sequence[Segment]) -> None:
-    """Store the versions of ``segments`` (schemas of ``app``) in ``store``.
+def apply_segments(store: Store, apps: App | Mapping[str, App],
+                   segments: Sequence[Segment]) -> None:
+    """Store the versions of ``segments`` (schemas of ``apps``: an app, or apps by hash when
+    segments of several schema versions arrive) in ``store``.
 
     Example:
         >>> # apply_segments(db.store, app, decode_frame(data, {app.schema_hash: app})[1])
     """
-    fresh: list[RowVersion] = []
+    by_hash = {apps.schema_hash: apps} if isinstance(apps, App) else apps
+    few: list[RowVersion] = []  # fresh rows, too few for an Arrow round trip
     rest: list[RowVersion] = []
-    for segment in segments:
-        if segment.rows.num_rows >= BULK_MIN_ROWS:
+    for segment in _merged(segments):
+        app = by_hash[segment.schema_hash]
+        if segment.fresh and segment.rows.num_rows <= SMALL:
+            few += segment_versions(segment, app.table(segment.table), store.app.schema_hash)
+        elif segment.fresh and _insert_new(store, segment, segment.rows):
+            continue  # rows the server just created: nothing to look up or merge
+        elif segment.rows.num_rows >= BULK_MIN_ROWS:
             rest += _bulk(store, app, segment)
         else:
-            (fresh if segment.fresh else rest).extend(segment_versions(
-                segment, app.table(segment.table), store.app.schema_hash))
-    if fresh:
-        try:  # rows the server just created: nothing to look up or merge
-            store.apply(fresh, fresh=True)
-        except WriteError:  # we had them after all (a duplicate delivery): merge instead
-            rest = fresh + rest
+            rest += segment_versions(segment, app.table(segment.table), store.app.schema_hash)
+    if few:
+        try:
+            store.apply(few, fresh=True)
+        except WriteError:  # we had one after all (a duplicate delivery): merge instead
+            rest = few + rest
     if rest:
         store.apply(rest)
 
 
+def _merged(segments: Sequence[Segment]) -> list[Segment]:
+    """One segment per (table, schema, fresh): many small frames make one store write."""
+    groups: dict[tuple[str, str, bool], list[Segment]] = {}
+    for segment in segments:
+        groups.setdefault((segment.table, segment.schema_hash, segment.fresh), []).append(segment)
+    return [group[0] if len(group) == 1 else replace(
+        group[0], rows=pa.concat_tables([g.rows for g in group])) for group in groups.values()]
+
+
+def _physical(store: Store, segment: Segment) -> PhysicalTable:
+    mark = "" if segment.schema_hash == store.app.schema_hash else segment.schema_hash
+    return store._table(segment.table, mark, WriteError)
+
+
+def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
+    """Insert rows that are each their row's only, parentless version and new to the store,
+    straight from Arrow; ``False`` (nothing written) if one was there after all."""
+    table = _physical(store, segment)
+    rows = rows.append_column("_jz_frontier", pa.nulls(len(rows), pa.list_(pa.string())))
+    with store.lock:
+        conn = store.conn
+        try:
+            with store._transaction():
+                conn.register(SOURCE, rows)
+                try:
+                    conn.execute(table.insert_history_sql(None))
+                    conn.execute(table.insert_visible_sql(None))
+                finally:
+                    conn.unregister(SOURCE)
+        except duckdb.ConstraintException:  # a duplicate delivery: merge instead
+            return False
+        ids = tuple(rows.column("_jz_row_id").to_pylist())
+        batches = tuple(dict.fromkeys(rows.column("_jz_batch_id").to_pylist()))
+        store._publish(ChangeSet({segment.table: ids}, batches))
+    return True
+
+
 def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:
     """Insert the simple new rows of a big segment; returns the versions that need a merge."""
-    mark = "" if segment.schema_hash == store.app.schema_hash else segment.schema_hash
-    table = store._table(segment.table, mark, WriteError)
+    table = _physical(store, segment)
     rows = segment.rows
     indexed = rows.append_column("_jz_i", pa.array(np.arange(rows.num_rows), pa.int64()))
     sql = f"""
@@ -86,19 +131,7 @@ def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:
             conn.unregister(_INCOMING)
         simple = np.flatnonzero(kinds == 1)
         if len(simple):
-            fresh = rows.take(pa.array(simple))
-            fresh = fresh.append_column("_jz_frontier", pa.nulls(len(fresh),
-                                                                 pa.list_(pa.string())))
-            with store._transaction():
-                conn.register(SOURCE, fresh)
-                try:
-                    conn.execute(table.insert_history_sql(None))
-                    conn.execute(table.insert_visible_sql(None))
-                finally:
-                    conn.unregister(SOURCE)
-            ids = tuple(fresh.column("_jz_row_id").to_pylist())
-            batches = tuple(dict.fromkeys(fresh.column("_jz_batch_id").to_pylist()))
-            store._publish(ChangeSet({segment.table: ids}, batches))
+            _insert_new(store, segment, rows.take(pa.array(simple)))
     rest = np.flatnonzero(kinds == 2)
     if not len(rest):
         return []

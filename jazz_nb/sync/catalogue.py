@@ -95,7 +95,7 @@ class Catalogue:
         entry = lens.to_json()
         kept = [x for x in self.lenses if (x["fromHash"], x["toHash"]) != (lens.from_hash,
                                                                             lens.to_hash)]
-        if kept + [entry] != self.lenses:
+        if [*kept, entry] != self.lenses:
             self.lenses = [*kept, entry]
             self._save()
         return lens

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -37,12 +38,14 @@ from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync import protocol as p
 from jazz_nb.sync.bulk import apply_segments
 from jazz_nb.sync.frames import decode_frame
+from jazz_nb.sync.loop import SyncLoop
 from jazz_nb.sync.outbox import Outbox
 from jazz_nb.writes.handle import BatchTracker
 
 log = logging.getLogger("jazz_nb.sync.client")
 Auth = Callable[[], dict[str, Any]]
 HANDSHAKE_SECONDS = 10.0
+MAX_INBOX_ROWS = 200_000  # apply at once past this many buffered rows
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -142,6 +145,7 @@ class SyncClient:
         self.auth = auth
         self.tracker = tracker
         self.user_id = user_id
+        self.migrations: Any = None  # jazz_nb.lens.Migrations (set by connect): other schemas
         self.client_id = uuid.uuid4().hex
         self.outbox = Outbox(store, app)
         self.outbox.restore()
@@ -160,13 +164,14 @@ class SyncClient:
         self._listeners: list[Callable[[SyncStatus], Any]] = []
         self._closing = False
         self._confirmed: list[str] = []
+        self._inbox: list[Any] = []  # received row segments not applied yet
+        self._inbox_rows = 0
         self._last_heard = time.monotonic()
-        self._loop = asyncio.new_event_loop()
         self._wake: asyncio.Event | None = None
         self._conn: _Connection | None = None
-        self._thread = threading.Thread(target=self._thread_main, name="jazz-sync",
-                                        daemon=True)
-        self._thread.start()
+        self._sync_loop = SyncLoop.acquire()
+        self._loop = self._sync_loop.loop
+        self._task = self._sync_loop.submit(self._run())
 
     # -- status ----------------------------------------------------------------------------------
     @property
@@ -258,12 +263,17 @@ class SyncClient:
             handle.close()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop syncing: close the connection and the loop thread."""
+        """Stop syncing: close the connection (and the sync thread, if no db uses it)."""
         if self._closing:
             return
         self._closing = True
         self._kick()
-        self._thread.join(timeout)
+        try:
+            self._task.result(timeout)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            self._task.cancel()
+        finally:
+            self._sync_loop.release()
         self._changed("offline")
 
     def _kick(self) -> None:
@@ -272,14 +282,6 @@ class SyncClient:
                 self._loop.call_soon_threadsafe(self._wake.set)
 
     # -- the loop thread ---------------------------------------------------------------------------
-    def _thread_main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._run())
-        finally:
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-            self._loop.close()
-
     async def _run(self) -> None:
         self._wake = asyncio.Event()
         attempt = 0
@@ -307,9 +309,11 @@ class SyncClient:
             attempt = 0 if welcomed else attempt + 1
             self._attempts = attempt
             self._changed("reconnecting")
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), backoff_seconds(attempt))
+            deadline = time.monotonic() + backoff_seconds(attempt)
+            while not self._closing and (left := deadline - time.monotonic()) > 0:
+                self._wake.clear()  # writes wake us too; only close() cuts the wait short
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), left)
         self._changed("offline")
 
     async def _session(self, ws: ClientConnection) -> bool:
@@ -329,6 +333,7 @@ class SyncClient:
                              for u in self._upstreams.values()]
             self._attempted = True
         self._attempts = 0
+        self._error = None
         self._changed("connected")
         sender = asyncio.get_running_loop().create_task(self._send_loop(conn))
         beat = asyncio.get_running_loop().create_task(
@@ -344,6 +349,7 @@ class SyncClient:
         finally:
             sender.cancel()
             beat.cancel()
+            self._apply_inbox()
         if self._closing:
             await ws.close()
         return True
@@ -386,11 +392,17 @@ class SyncClient:
     # -- receiving ---------------------------------------------------------------------------------
     def _receive(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
-            header, segments = decode_frame(message, {self.app.schema_hash: self.app})
+            header, segments = self._decode(message)
             if header["type"] != "rows":
                 raise p.error("unknown_message_type", f"unknown frame type {header['type']!r}")
-            apply_segments(self.store, self.app, segments)
+            self._inbox += segments  # applied together once the buffered messages are read
+            self._inbox_rows += sum(seg.rows.num_rows for seg in segments)
+            if self._inbox_rows >= MAX_INBOX_ROWS:
+                self._apply_inbox()
+            elif len(self._inbox) == len(segments):
+                self._loop.call_soon(self._apply_inbox)
             return
+        self._apply_inbox()  # rows before a control message are applied before it counts
         msg = p.decode(message, p.SERVER)
         kind = msg["type"]
         if kind == "settled":
@@ -404,6 +416,35 @@ class SyncClient:
             self._fate(msg)
         elif kind == "error":
             self._server_error(msg)
+
+    def _apply_inbox(self) -> None:
+        segments, self._inbox, self._inbox_rows = self._inbox, [], 0
+        if not segments:
+            return
+        try:
+            apply_segments(self.store, self._apps(), segments)
+        except Exception as err:  # a store error: report it, keep the connection
+            log.exception("sync client: could not apply %d segments", len(segments))
+            self._changed(error=f"{type(err).__name__}: {err}")
+
+    def _apps(self) -> dict[str, App]:
+        """Schemas whose rows this client stores: its own and those lenses connect to it."""
+        apps = dict(self.migrations.graph.schemas) if self.migrations is not None else {}
+        apps[self.app.schema_hash] = self.app
+        return apps
+
+    def _decode(self, message: bytes) -> tuple[dict[str, Any], list[Any]]:
+        """Decode a frame; rows of a schema unknown here make the client learn the server's
+        lens graph first (a lens was published since it connected)."""
+        try:
+            return decode_frame(message, self._apps())
+        except ProtocolError as err:
+            if err.code != "unknown_schema" or self.migrations is None:
+                raise
+        from jazz_nb.lens.publish import learn_graph
+
+        learn_graph(self.migrations, self.server_url, self.app_id)
+        return decode_frame(message, self._apps())
 
     def _fate(self, msg: dict[str, Any]) -> None:
         batch_id = msg["batch_id"]

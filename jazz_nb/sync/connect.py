@@ -27,6 +27,8 @@ from jazz_nb.auth.session import Session
 from jazz_nb.auth.tokens import ANONYMOUS_ISSUER, LOCAL_FIRST_ISSUER, mint_token
 from jazz_nb.db import Db, _Shared
 from jazz_nb.errors import AuthError
+from jazz_nb.lens import Migrations
+from jazz_nb.lens.publish import server_graph
 from jazz_nb.policy import ir
 from jazz_nb.policy.bundle import Permissions, TablePolicies
 from jazz_nb.schema.app import App
@@ -100,7 +102,7 @@ def connect(app: App, *, app_id: str, server_url: str | None = None, secret: Any
             path: str | None = None, token: str | None = None,
             backend_secret: str | None = None, session: Session | None = None,
             admin_secret: str | None = None, permissions: Any = None,
-            server_dir: str | None = None, timeout: float = 10.0) -> Db:
+            server_dir: str | None = None, timeout: float = 10.0, migrations: Any = None) -> Db:
     """A ``Db`` on a local store (in memory, or the DuckDB file ``path``) synced with a server.
 
     Returns once the first connection attempt ended: connected, or unreachable (the db works
@@ -124,8 +126,13 @@ def connect(app: App, *, app_id: str, server_url: str | None = None, secret: Any
                                    admin_secret=admin_secret)
     shared = _Shared(Store(app, path), app_id)
     shared.tracker.highest_reachable = TIER_RANK["global"]
+    graph = server_graph(server_url, app_id)  # schema versions + lenses (jazz_nb.lens)
+    graph.add_schema(app)
+    shared.migrations = Migrations(shared.store, graph)
+    shared.migrations.add(*(migrations or ()))
     shared.sync = SyncClient(shared.store, app, app_id, ws_url(server_url), auth, shared.tracker,
                              user_id=db_session.user_id if db_session else None)
+    shared.sync.migrations = shared.migrations
     db = Db(app, shared, db_session)
     try:
         shared.sync.wait_first_attempt(timeout)

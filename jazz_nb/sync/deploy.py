@@ -122,13 +122,18 @@ class Deployment:
 
 
 def deploy(url: str, app_id: str, *, admin_secret: str, app: App,
-           permissions: Any = None) -> Deployment:
-    """Publish ``app``'s schema and (if given) ``permissions`` to the server at ``url``.
+           permissions: Any = None, migration: Any = None) -> Deployment:
+    """Publish ``app``'s schema, then (if given) the ``migration`` lens connecting it to
+    another version (``jazz_nb.lens``), then ``permissions``, to the server at ``url``.
 
     Example:
         >>> # jz.deploy(server.url, "my-app", admin_secret=secret, app=app, permissions=perms)
     """
     schema_hash = publish_schema(url, app_id, app, admin_secret=admin_secret)
+    if migration is not None:
+        from jazz_nb.lens.publish import publish_migration
+
+        publish_migration(url, app_id, migration, admin_secret=admin_secret)
     head = permissions_head(url, app_id, admin_secret=admin_secret)
     if permissions is not None:
         head = publish_permissions(url, app_id, app, permissions, admin_secret=admin_secret,

@@ -125,7 +125,8 @@ def history_arrow(store: Store, app: App, table: str, ids: pa.Array) -> pa.Table
             for n, c in schema.columns.items()]
     sql = ("SELECT CAST(h._jz_row_id AS VARCHAR) AS _jz_row_id, "
            "replace(CAST(h._jz_batch_id AS VARCHAR), '-', '') AS _jz_batch_id, "
-           "CAST(h._jz_parents AS VARCHAR[]) AS _jz_parents, " + ", ".join(f"h.{f.name}" for f in list(META)[3:])
+           "CAST(h._jz_parents AS VARCHAR[]) AS _jz_parents, "
+           + ", ".join(f"h.{f.name}" for f in list(META)[3:])
            + "".join(", " + u for u in user)
            + f" FROM {history} AS h WHERE h._jz_row_id IN "
            f"(SELECT CAST(id AS UUID) FROM {IDS}) ORDER BY h._jz_row_id, h._jz_updated_at")

@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 from jazz_nb.auth.server_auth import Principal
 from jazz_nb.db import Db, _Shared
 from jazz_nb.errors import JazzError, PolicyDenied, WriteError
+from jazz_nb.lens import Lens, Migrations
 from jazz_nb.policy.bundle import Permissions
 from jazz_nb.policy.check import check_write
 from jazz_nb.policy.rows import StoreRows
@@ -100,6 +102,7 @@ class AppState:
             directory.mkdir(parents=True, exist_ok=True)
         self.catalogue = Catalogue(directory / "catalogue.json" if directory else None)
         self.store: Store | None = None
+        self.migrations: Migrations | None = None  # the lens graph over the store (lens/)
         self.peers: dict[str, Peer] = {}
         self.groups: dict[str, Group] = {}
         self._bound: dict[str, Permissions] = {}  # permissions head bound per schema
@@ -114,6 +117,7 @@ class AppState:
     def _open_store(self, app: App) -> None:
         path = str(self.directory / "rows.duckdb") if self.directory else None
         self.store = Store(app, path)
+        self.migrations = Migrations(self.store, self.catalogue.graph())
         self.store.execute(f"CREATE TABLE IF NOT EXISTS {FATES} (batch_id VARCHAR PRIMARY KEY, "
                            "code VARCHAR NOT NULL, reason VARCHAR NOT NULL)")
 
@@ -124,8 +128,20 @@ class AppState:
         if self.store is None:
             self._open_store(app)
         else:
-            self.store.register_schema(app)
+            assert self.migrations is not None
+            self.migrations.add(schemas=[app])  # registers its tables
         return schema_hash
+
+    def publish_migration(self, data: Any) -> tuple[Lens, list[Output]]:
+        """Store a lens; every subscription re-scopes to read the versions it connects."""
+        lens = self.catalogue.publish_migration(data)
+        if self.migrations is not None:
+            self.migrations.add(lens)
+        out: list[Output] = []
+        for peer in list(self.peers.values()):
+            for sub_id, group in list(peer.subs.items()):
+                out += self._subscribe(peer, sub_id, group.query.to_ir(), resend=True)
+        return lens, out
 
     def publish_permissions(self, schema_hash: str, permissions: Any,
                             expected_parent: str | None) -> tuple[dict[str, Any], list[Output]]:
@@ -155,8 +171,8 @@ class AppState:
             raise Rejected(f"schema {peer.schema_hash[:12]} is not published to app "
                            f"{self.app_id!r}; deploy it first", code="unknown_schema")
         permissions = None if peer.trusted else self._permissions(app)
-        return Db(app, _Shared(self.store, self.app_id, permissions=permissions),
-                  peer.principal.session)
+        return Db(app, _Shared(self.store, self.app_id, permissions=permissions,
+                               migrations=self.migrations), peer.principal.session)
 
     def _permissions(self, app: App) -> Permissions:
         bound = self._bound.get(app.schema_hash)
@@ -231,9 +247,10 @@ class AppState:
 
     def _frames(self, app: App, scope: Scope) -> list[bytes]:
         """Row frames with the whole history of every row in ``scope``."""
-        assert self.store is not None
-        segments = [Segment(table, app.schema_hash, history_arrow(self.store, app, table, ids))
-                    for table, ids in scope.items() if len(ids)]
+        assert self.store is not None and self.migrations is not None
+        stored = self.migrations.stored_tables(app)  # every schema version the rows live on
+        segments = [Segment(name, h, history_arrow(self.store, self.catalogue.apps[h], name, ids))
+                    for table, ids in scope.items() if len(ids) for h, name in stored[table]]
         segments = [s for s in segments if s.rows.num_rows]
         return [encode_frame({"type": "rows"}, part)
                 for part in split_segments(segments, self.max_frame_bytes)]
@@ -311,9 +328,22 @@ class AppState:
             wanted.setdefault((v.schema_hash, v.table), set()).add(v.row_id)
         out = {}
         for (mark, table), ids in wanted.items():
-            for row_id, row in self.store.current(table, list(ids), schema_hash=mark).items():
-                out[(mark, table, row_id)] = row
+            found = self.store.current(table, list(ids), schema_hash=mark)
+            for row_id in ids:
+                row = found.get(row_id) or self._elsewhere(mark, table, row_id)
+                if row is not None:
+                    out[(mark, table, row_id)] = row
         return out
+
+    def _elsewhere(self, mark: str, table: str, row_id: str) -> VisibleRow | None:
+        """A row its writer's branch lacks, as the writer's schema reads it on other schema
+        versions (the base of a copy-on-write update, jazz_nb.lens)."""
+        assert self.store is not None and self.migrations is not None
+        app = self.catalogue.apps[mark or self.store.app.schema_hash]
+        if len(self.migrations.stored_tables(app).get(table, ())) < 2:
+            return None  # no other version holds this table's rows
+        view = Db(app, _Shared(self.store, self.app_id, migrations=self.migrations))
+        return self.migrations.current(view, table, row_id)
 
     def _check(self, peer: Peer, header: dict[str, Any], versions: list[RowVersion],
                old_of: Any) -> list[RowVersion]:
@@ -404,7 +434,22 @@ class AppState:
 
     def _affected(self, changed: dict[str, dict[str, set[str]]]) -> list[Group]:
         return [g for g in self.groups.values()
-                if g.tables & changed.get(g.db.app.schema_hash, {}).keys()]
+                if g.tables & self._project(changed, g.db.app)[0].keys()]
+
+    def _project(self, changed: dict[str, dict[str, set[str]]], app: App,
+                 ) -> tuple[dict[str, set[str]], dict[tuple[str, str], list[RowKey]]]:
+        """``changed`` as ``app``'s tables read it across schema versions (jazz_nb.lens): row
+        ids per table of ``app``, and per ``(table, row id)`` the keys of the stored rows."""
+        assert self.migrations is not None
+        rows: dict[str, set[str]] = {}
+        keys: dict[tuple[str, str], list[RowKey]] = {}
+        for table, stored in self.migrations.stored_tables(app).items():
+            for schema_hash, name in stored:
+                for row_id in changed.get(schema_hash, {}).get(name, ()):
+                    rows.setdefault(table, set()).add(row_id)
+                    keys.setdefault((table, row_id), []).append(
+                        (self._mark(schema_hash), name, row_id))
+        return rows, keys
 
     def _mark(self, schema_hash: str) -> str:
         assert self.store is not None
@@ -416,12 +461,12 @@ class AppState:
         changed = self._changed(accepted)
         out = {}
         for group in self._affected(changed):
-            schema_hash = group.db.app.schema_hash
-            rows, mark = changed[schema_hash], self._mark(schema_hash)
+            rows, keys = self._project(changed, group.db.app)
             if group.needs_full(rows):
                 out[group.key] = group.full_scope()
                 continue
-            existed = {t: [r for r in ids if (mark, t, r) in olds] for t, ids in rows.items()}
+            existed = {t: [r for r in ids if any(k in olds for k in keys[(t, r)])]
+                       for t, ids in rows.items()}
             existed = {t: ids for t, ids in existed.items() if ids}
             out[group.key] = group.rows_scope(existed) if existed else {}
         return out
@@ -464,21 +509,24 @@ class AppState:
                        incoming: dict[RowKey, list[RowVersion]],
                        ) -> tuple[list[RowVersion], dict[tuple[str, str], set[str]]]:
         """A group's new versions of rows in scope, and rows that entered its scope."""
-        schema_hash = group.db.app.schema_hash
-        rows, mark = changed[schema_hash], self._mark(schema_hash)
+        assert self.migrations is not None
+        rows, keys = self._project(changed, group.db.app)
+        stored = self.migrations.stored_tables(group.db.app)
         after = group.full_scope() if group.needs_full(rows) else group.rows_scope(rows)
         before = {t: set(ids.to_pylist()) for t, ids in scopes_before.get(group.key, {}).items()}
         news: list[RowVersion] = []
         whole: dict[tuple[str, str], set[str]] = {}
         for table, ids in after.items():
             for row_id in set(ids.to_pylist()) - before.get(table, set()):
-                if (mark, table, row_id) in olds or row_id not in rows.get(table, ()):
-                    whole.setdefault((schema_hash, table), set()).add(row_id)
+                origin = keys.get((table, row_id), [])
+                if any(k in olds for k in origin) or row_id not in rows.get(table, ()):
+                    for schema_hash, name in stored[table]:
+                        whole.setdefault((schema_hash, name), set()).add(row_id)
                 else:  # a row new on the server: its history is what just arrived
-                    news += incoming[(mark, table, row_id)]
+                    news += [v for k in origin for v in incoming[k]]
         for table, ids in rows.items():
             for row_id in ids & before.get(table, set()):
-                news += incoming[(mark, table, row_id)]
+                news += [v for k in keys[(table, row_id)] for v in incoming[k]]
         return news, whole
 
     def _histories(self, deliveries: Iterable[_Delivery]) -> dict[tuple[str, str], pa.Table]:
@@ -500,9 +548,12 @@ class AppState:
         own = self.store.app.schema_hash
         apps = self.catalogue.apps
         news = [v for v in delivery.news.values() if origin.get(v.batch_id) != writer]
-        fresh = [v for v in news if _key(v) not in olds]
-        segments = [replace(seg, fresh=True) for seg in to_segments(fresh, own, apps)]
-        segments += to_segments([v for v in news if _key(v) in olds], own, apps)
+        counts = Counter(_key(v) for v in news)
+        new = {id(v) for v in news  # a row's only version, new to the server: new to everyone
+               if not v.parents and counts[_key(v)] == 1 and _key(v) not in olds}
+        segments = [replace(seg, fresh=True) for seg in to_segments(
+            [v for v in news if id(v) in new], own, apps)]
+        segments += to_segments([v for v in news if id(v) not in new], own, apps)
         mine = pa.array([b for b, p in origin.items() if p == writer], pa.string())
         for (schema_hash, table), ids in delivery.whole.items():
             rows = histories[(schema_hash, table)]

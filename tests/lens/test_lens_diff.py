@@ -149,6 +149,13 @@ def test_bad_amendments_name_table_column_and_operation(v2: s.App, v3: s.App, am
     assert table in str(info.value)
 
 
+def test_json_lens_must_state_every_change(v1: s.App, v2: s.App) -> None:
+    empty = {"fromHash": v1.schema_hash, "toHash": v2.schema_hash, "forward": []}
+    with pytest.raises(MigrationError, match="does not say how to add_column") as info:
+        Lens.from_json(empty, old=v1, new=v2)
+    assert (info.value.table, info.value.column) == ("todos", "priority")
+
+
 def test_wrong_default_type_in_json_is_refused(v1: s.App, v2: s.App) -> None:
     data = migration(v1, v2).to_json()
     data["forward"][0]["operations"][0]["value"] = {"type": "Text", "value": "high"}

@@ -151,3 +151,19 @@ def test_drafts_and_unconnected_migrations_are_refused(v1: s.App, v2: s.App, v3:
     lonely = s.define_app({"other": s.table(a=s.int())})
     with pytest.raises(MigrationError, match="no lens path"), jz.create_db(v1, app_id="x") as db:
         evolve(db, lonely)
+
+
+def test_renamed_table_reads_and_writes_both_ways() -> None:
+    old = s.define_app({"users": s.table(name=s.string())})
+    new = s.define_app({"people": s.table(full_name=s.string(), age=s.int().optional())})
+    lens = migration(old, new).rename_table("users", "people").rename_column(
+        "people", "name", "full_name")
+    with jz.create_db(old, app_id="lens-test", migrations=[lens]) as db1:
+        ann = db1.insert(old.users, {"name": "Ann"})
+        db2 = evolve(db1, new)
+        assert rows(db2, new.people) == {ann.id: {"full_name": "Ann", "age": None}}
+        db2.update(new.people, ann.id, {"age": 40})
+        bob = db2.insert(new.people, {"full_name": "Bob"})
+        assert rows(db1, old.users) == {ann.id: {"name": "Ann"}, bob.id: {"name": "Bob"}}
+        assert db1.store.history("people", ann.id, schema_hash=new.schema_hash)[0].data == {
+            "full_name": "Ann", "age": 40}

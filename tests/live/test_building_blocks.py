@@ -1,0 +1,135 @@
+"""The engine-independent pieces: position index, chunk splicing, the in-place frame, the order
+replay and the Jazz delta reducer, each against a plain Python model."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jazz_nb.live import chunks as ch
+from jazz_nb.live import order
+from jazz_nb.live.delta import Delta, apply_jazz_delta
+from jazz_nb.live.frame import FrameMirror, expected_dtype
+from jazz_nb.live.keys import PositionIndex, id_keys
+
+
+def uid(i: int) -> str:
+    return str(uuid.UUID(int=(0x0190 << 112) | (7 << 76) | (2 << 62) | i))
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(0, 40), data=st.data())
+def test_position_index_follows_splices(n: int, data: st.DataObject) -> None:
+    model = [uid(i) for i in range(n)]
+    index = PositionIndex(pa.chunked_array([pa.array(model, pa.string())]))
+    fresh = n
+    for _ in range(data.draw(st.integers(1, 4))):
+        removed = sorted(data.draw(st.sets(st.integers(0, max(len(model) - 1, 0)),
+                                           max_size=min(len(model), 12))))
+        slots = index.slots([model[i] for i in removed])
+        assert (index.positions(slots) == removed).all()
+        kept = [x for i, x in enumerate(model) if i not in set(removed)]
+        k = data.draw(st.integers(0, 12))
+        new_ids = [uid(fresh + j) if j % 3 else f"custom-{fresh + j}" for j in range(k)]
+        fresh += k
+        final = sorted(data.draw(st.sets(st.integers(0, len(kept) + k - 1), min_size=k,
+                                         max_size=k))) if k else []
+        result: list[str] = []
+        it = iter(kept)
+        new_it = iter(new_ids)
+        for p in range(len(kept) + k):
+            result.append(next(new_it) if p in set(final) else next(it))
+        index.splice(slots, np.array(removed, dtype=np.int64), np.array(final, dtype=np.int64),
+                     pa.array(new_ids, pa.string()))
+        model = result
+        index.set_ids(ch.rechunk(pa.array(model, pa.string()), 5))
+        assert index.lookup(model).tolist() == list(range(len(model)))
+        assert index.lookup([uid(10_000), "custom-x"]).tolist() == [-1, -1]
+
+
+def test_id_keys_agree_between_small_and_vectorised_paths() -> None:
+    ids = [uid(i) for i in range(40)] + ["not-a-uuid", uid(3).upper()]
+    small = np.concatenate([id_keys(ids[i:i + 3]) for i in range(0, len(ids), 3)])
+    assert (small == id_keys(pa.array(ids))).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.text(max_size=3)), max_size=30),
+       rows=st.integers(1, 6), data=st.data())
+def test_splice_and_replace_cells_match_a_list(values: list, rows: int,
+                                               data: st.DataObject) -> None:
+    col = ch.rechunk(pa.array(values, pa.string()), rows)
+    removed = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0)),
+                                                max_size=len(values)))), dtype=np.int64)
+    kept = [v for i, v in enumerate(values) if i not in set(removed.tolist())]
+    new = data.draw(st.lists(st.text(max_size=2), max_size=5))
+    final = np.array(sorted(data.draw(st.sets(st.integers(0, len(kept) + len(new) - 1),
+                                              min_size=len(new), max_size=len(new))))
+                     if new else [], dtype=np.int64)
+    plan = ch.build_plan(len(values), removed, final)
+    out = ch.splice(col, plan, pa.chunked_array([pa.array(new, pa.string())]), rows)
+    expected, it, new_it = [], iter(kept), iter(new)
+    for p in range(len(kept) + len(new)):
+        expected.append(next(new_it) if p in set(final.tolist()) else next(it))
+    assert out.to_pylist() == expected
+    assert out.num_chunks <= 2 * (len(expected) // rows + 1) + 1
+    if expected:
+        at = data.draw(st.lists(st.integers(0, len(expected) - 1), max_size=12, unique=True))
+        fresh = [f"u{i}" for i in range(len(at))]
+        replaced = ch.replace_cells(out, at, pa.array(fresh, pa.string()))
+        for p, v in zip(at, fresh, strict=True):
+            expected[p] = v
+        assert replaced.to_pylist() == expected
+        assert ch.gather(replaced, at[::-1]).to_pylist() == fresh[::-1]
+
+
+def test_replace_cells_shares_untouched_chunks() -> None:
+    col = ch.rechunk(pa.array([f"row {i}" for i in range(100)]), 10)
+    new = ch.replace_cells(col, [55], pa.array(["x"]))
+    same = [a.buffers()[2].address == b.buffers()[2].address
+            for a, b in zip(col.chunks, new.chunks, strict=True)]
+    assert same.count(False) == 1 and not same[5]
+
+
+def test_frame_mirror_keeps_the_object_and_snapshots_stay(monkeypatch: pytest.MonkeyPatch,
+                                                          ) -> None:
+    table = pa.table({"id": ["a", "b", "c"], "title": ["x", "y", "z"], "n": [1, 2, 3]})
+    mirror = FrameMirror(table)
+    df = mirror.df
+    title, n = df["title"], df["n"]
+    new_table = pa.table({"id": ["a", "b", "c"], "title": ["x", "Y", "z"], "n": [1, 2, None]})
+    mirror.update_cells(new_table, [("title", np.array([1]), pa.array(["Y"]), [0]),
+                                    ("n", np.array([2]), pa.array([None], pa.int64()), [0])])
+    assert mirror.df is df
+    pd.testing.assert_frame_equal(df, new_table.to_pandas().set_index("id"))
+    assert df["n"].dtype == np.float64  # a null arrived: the column is converted as pandas does
+    if pd.options.mode.copy_on_write is True or int(pd.__version__[0]) >= 3:
+        assert title.tolist() == ["x", "y", "z"] and n.tolist() == [1, 2, 3]
+
+
+def test_expected_dtype_follows_nulls() -> None:
+    assert expected_dtype(pa.int64(), False) == np.int64
+    assert expected_dtype(pa.int64(), True) == np.float64
+    assert expected_dtype(pa.bool_(), True).kind == "O"
+
+
+def test_order_replays_duckdb_nulls_nan_and_direction() -> None:
+    keys = [order.SortKey("x", descending=True, nulls_first=False), order.SortKey("id")]
+    table = pa.table({"x": [float("nan"), 3.0, 1.0, None], "id": ["a", "b", "c", "d"]})
+    new = pa.table({"x": [2.0, None, float("nan"), 3.0], "id": ["e", "0", "z", "a0"]})
+    assert order.insertion_points(table, keys, new).tolist() == [2, 3, 1, 1]
+
+
+def test_jazz_delta_reducer_rebuilds_all() -> None:
+    delta = Delta(added=("x",), added_index=(1,), updated={"u": ("t",)}, updated_index=(2,),
+                  removed=("b",), removed_index=(1,), moved=("u",))
+    before = ["u", "b", "k"]
+    changes = delta.to_jazz(lambda rid: rid + "'")
+    assert [c["kind"] for c in changes] == [1, 0, 2]
+    assert apply_jazz_delta(before, changes, key=lambda x: x.rstrip("'")) == ["k", "x'", "u'"]
