@@ -224,11 +224,12 @@ class Db:
         batch_id = new_batch_id()
         first = self.clock.now()
         self.clock.observe(first + user.num_rows)
-        self.store.insert_rows(name, uuid7_array(user.num_rows), user, batch_id=batch_id,
-                               author=self.author, first_updated_at=first)
+        ids = uuid7_array(user.num_rows)
+        self.store.insert_rows(name, ids, user, batch_id=batch_id, author=self.author,
+                               first_updated_at=first)
         self._shared.tracker.settle(batch_id, "local")
-        if self._shared.sync is not None:  # upstream (versions are read back when sent)
-            self._shared.sync.push(batch_id, None, "VisibleDirect")
+        if self._shared.sync is not None:  # upstream, as the same Arrow columns
+            self._shared.sync.push_rows(name, ids, user, batch_id, self.author, first)
         return WriteHandle(batch_id, self._shared.tracker)
 
     def _insert_each(self, name: str, rows: Any) -> WriteHandle:

@@ -30,6 +30,7 @@ def demo_app() -> s.App:
             done=s.boolean(default=False),
             priority=s.int().optional(),
             tags=s.array(s.string()).optional(),
+            due=s.timestamp().optional(),
             project_id=s.ref("projects").optional(),
         ),
     })

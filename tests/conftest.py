@@ -8,21 +8,13 @@ import pytest
 
 import jazz_nb as jz
 from jazz_nb import s
+from jazz_nb.demo import demo_app
 
 
 @pytest.fixture
 def app() -> s.App:
-    return s.define_app({
-        "projects": s.table(name=s.string()),
-        "todos": s.table(
-            title=s.string(),
-            done=s.boolean(default=False),
-            priority=s.int().optional(),
-            tags=s.array(s.string()).optional(),
-            due=s.timestamp().optional(),
-            project_id=s.ref("projects").optional(),
-        ),
-    })
+    """The demo schema: projects and todos with every common column kind."""
+    return demo_app()
 
 
 @pytest.fixture

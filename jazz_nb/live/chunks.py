@@ -238,15 +238,6 @@ def _masked(chunk: pa.Array, local: np.ndarray, values: pa.Array, which: np.ndar
         return None
 
 
-def take(col: pa.ChunkedArray, new: pa.ChunkedArray, src: np.ndarray,
-         rows: int | None = None) -> pa.ChunkedArray:
-    """The column as ``concat(col, new)[src]`` (a full copy; for large reorders)."""
-    if new.type != col.type:
-        new = new.cast(col.type)
-    both = pa.chunked_array([*col.chunks, *new.chunks], type=col.type)
-    return rechunk(both.take(pa.array(src, type=pa.int64())), rows)
-
-
 def replace_cells(col: pa.ChunkedArray, positions: Sequence[int] | np.ndarray,
                   values: pa.Array | pa.ChunkedArray,
                   starts: np.ndarray | None = None) -> pa.ChunkedArray:

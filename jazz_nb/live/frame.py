@@ -14,14 +14,15 @@ change reach it:
   methods use). The object, its ``attrs`` and ``flags`` stay the same.
 
 Example:
-    >>> import pandas as pd
+    >>> import pyarrow as pa
     >>> from jazz_nb.live.chunks import Piece, OLD, NEW
-    >>> df = pd.DataFrame({"x": [1, 2, 3]}, index=pd.Index(["a", "b", "c"], name="id"))
-    >>> same = df
-    >>> splice_frame(df, [Piece(OLD, 0, 1), Piece(NEW, 0, 1), Piece(OLD, 2, 3)],
-    ...              pd.DataFrame({"x": [9]}, index=pd.Index(["z"], name="id")))
-    >>> write_cells(df, 0, [2], pd.array([7]))
-    >>> same is df, df.index.tolist(), df["x"].tolist()
+    >>> mirror = FrameMirror(pa.table({"id": ["a", "b", "c"], "x": [1, 2, 3]}))
+    >>> frame = mirror.df
+    >>> table = pa.table({"id": ["a", "z", "c"], "x": [1, 9, 7]})
+    >>> mirror.splice(table, [Piece(OLD, 0, 1), Piece(NEW, 0, 1), Piece(OLD, 2, 3)],
+    ...               table.slice(1, 1))
+    >>> mirror.update_cells(table, [("x", np.array([2]), pa.array([7]), [0])])
+    >>> frame is mirror.df, frame.index.tolist(), frame["x"].tolist()
     (True, ['a', 'z', 'c'], [1, 9, 7])
 """
 
@@ -109,21 +110,6 @@ def splice_array(old: Any, plan: Sequence[Piece], new: Any) -> Any:
     return type(old)._concat_same_type(parts)
 
 
-def take_array(old: Any, new: Any, src: np.ndarray) -> Any:
-    """One column as ``concat(old, new)[src]`` (used for large reorders)."""
-    if arrow_backed(old):
-        new_chunks = new._pa_array if arrow_backed(new) else None
-        if new_chunks is not None:
-            return with_chunks(old, ch.take(old._pa_array, new_chunks, src))
-    if isinstance(old, pd.arrays.NumpyExtensionArray):
-        dtype = old.dtype.numpy_dtype
-        both = np.concatenate([np.asarray(old), np.asarray(new).astype(dtype, copy=False)])
-        return both.take(src)
-    if new.dtype != old.dtype:
-        new = new.astype(old.dtype)
-    return type(old)._concat_same_type([old, new]).take(src)
-
-
 def build_frame(template: pd.DataFrame, arrays: Sequence[Any], index: Any) -> pd.DataFrame:
     """A frame with ``template``'s columns and index name over ``arrays`` (no copies)."""
     idx = pd.Index(index, name=template.index.name, copy=False)
@@ -131,22 +117,6 @@ def build_frame(template: pd.DataFrame, arrays: Sequence[Any], index: Any) -> pd
     out = pd.DataFrame(data, index=idx, copy=False)
     out.columns = template.columns
     return out
-
-
-def splice_frame(df: pd.DataFrame, plan: Sequence[Piece], new_rows: pd.DataFrame) -> None:
-    """Lay ``df`` out by ``plan`` (pieces of its rows and of ``new_rows``), in place."""
-    arrays = [splice_array(column_array(df, j), plan, column_array(new_rows, j))
-              for j in range(df.shape[1])]
-    index = splice_array(df.index.array, plan, new_rows.index.array)
-    replace_frame(df, build_frame(df, arrays, index))
-
-
-def take_frame(df: pd.DataFrame, new_rows: pd.DataFrame, src: np.ndarray) -> None:
-    """Make ``df`` = ``concat(df, new_rows).iloc[src]``, in place."""
-    arrays = [take_array(column_array(df, j), column_array(new_rows, j), src)
-              for j in range(df.shape[1])]
-    index = take_array(df.index.array, new_rows.index.array, src)
-    replace_frame(df, build_frame(df, arrays, index))
 
 
 def _object_values(values: Any) -> np.ndarray:
@@ -204,16 +174,6 @@ def write_cells(df: pd.DataFrame, j: int, positions: Sequence[int] | np.ndarray,
         df.iat[int(positions[0]), j] = values[0]
         return
     df.iloc[positions, j] = values
-
-
-def replace_column(df: pd.DataFrame, j: int, values: Any) -> None:
-    """Replace column ``j`` with a whole new array (when its dtype has to change)."""
-    df.isetitem(j, values)
-
-
-def nbytes(df: pd.DataFrame) -> int:
-    """Deep memory use of a frame, index included."""
-    return int(df.memory_usage(deep=True, index=True).sum())
 
 
 # -- the live frame: a DataFrame kept equal to an Arrow table version ---------------------------

@@ -10,8 +10,6 @@ at once, each gathering k values per column.
 
 Example:
     >>> import pyarrow as pa
-
-from jazz_nb.live.chunks import gather
     >>> keys = [SortKey("p", descending=False, nulls_first=True), SortKey("id")]
     >>> table = pa.table({"p": [None, 1, 5], "id": ["a", "b", "c"]})
     >>> new = pa.table({"p": [3, None], "id": ["d", "0"]})
@@ -26,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from jazz_nb.live.chunks import gather
+from jazz_nb.live.chunks import bounds, gather
 
 
 class Unsortable(Exception):
@@ -121,19 +119,11 @@ class KeyColumns:
     def __init__(self, table: pa.Table, keys: list[SortKey]) -> None:
         self.table = table
         self.keys = keys
-        self.starts = np.asarray(_starts(table), dtype=np.int64)
+        self.starts = bounds(table.column(0)) if table.num_columns else np.zeros(1, np.int64)
 
     def at(self, positions: np.ndarray) -> list[Components]:
         return [components(gather(self.table.column(k.column), positions, self.starts), k)
                 for k in self.keys]
-
-
-def _starts(table: pa.Table) -> list[int]:
-    out = [0]
-    if table.num_columns:
-        for chunk in table.column(0).iterchunks():
-            out.append(out[-1] + len(chunk))
-    return out
 
 
 def insertion_points(table: pa.Table, keys: list[SortKey], new: pa.Table) -> np.ndarray:
@@ -185,15 +175,3 @@ def sorted_between(table: pa.Table, keys: list[SortKey], positions: np.ndarray,
         sub = [[(v[idx], s) for v, s in comps] for comps in probe]
         ok[idx] &= compare(nxt, sub) > 0
     return ok
-
-
-def check_sortable(schema: pa.Schema, keys: list[SortKey]) -> bool:
-    """Whether every sort column has a type ``components`` can replay."""
-    for key in keys:
-        typ = schema.field(key.column).type
-        try:
-            _zero(typ)
-        except Unsortable:
-            return False
-    return True
-

@@ -48,7 +48,7 @@ from jazz_nb.live import chunks as ch
 from jazz_nb.live import order
 from jazz_nb.live.delta import Delta
 from jazz_nb.live.deps import Dependencies
-from jazz_nb.live.frame import FrameMirror
+from jazz_nb.live.frame import ChunkMirror, FrameMirror, arrow_backed
 from jazz_nb.live.keys import PositionIndex
 
 if TYPE_CHECKING:
@@ -153,8 +153,7 @@ class LiveQuery:
     ``wait_for`` or ``db.flush()`` elsewhere).
     """
 
-    def __init__(self, db: Any, query: Query, *, frame: bool = True,
-                 flush_interval: float = 0.1) -> None:
+    def __init__(self, db: Any, query: Query, *, flush_interval: float = 0.1) -> None:
         from jazz_nb.live.registry import registry_for
 
         self.db = db
@@ -177,19 +176,25 @@ class LiveQuery:
         self._flushing = False
         self._needs_reset = False
         self._closed = False
-        self._want_frame = frame
         self._mirror: FrameMirror | None = None
         self._arrow_cache: tuple[int, pa.Table] | None = None
+        self._internal_schema: pa.Schema | None = None
+        self._public_schema: pa.Schema | None = None
+        self._narrow: dict[str, ChunkMirror] = {}
         self._shape = _shape(db, query)
         self._deps = Dependencies(db, query)
+        context = db.compile_context()
+        refresh = getattr(context, "refresh_tables", None)
+        self._refresh = frozenset(refresh(self._deps.tables)) if refresh is not None else \
+            frozenset()
         self._registry = registry_for(db)
+        sync = getattr(db._shared, "sync", None)  # query-scoped sync: subscribe upstream and,
+        self._upstream = sync.subscribe(query, wait=True) if sync else None  # if online, wait
         with db.store.lock:  # no commit between the first read and listening
             self._table = self._fetch_full()
             self._starts = ch.bounds(self._table.column(0))  # every column shares the layout
             self._index = PositionIndex(self._table.column("id"), self._starts)
             self._registry.add(self)
-        sync = getattr(db._shared, "sync", None)  # query-scoped sync: announce it upstream
-        self._upstream = sync.subscribe(query) if sync is not None else None
 
     # -- public API ------------------------------------------------------------------------------
     @property
@@ -201,7 +206,7 @@ class LiveQuery:
         """
         self._check_open()
         if self._mirror is None:
-            self._mirror = FrameMirror(self.arrow)
+            self._mirror = FrameMirror(self._visible())
         return self._mirror.df
 
     @property
@@ -210,9 +215,19 @@ class LiveQuery:
         cached = self._arrow_cache
         if cached is not None and cached[0] == self.version:
             return cached[1]
-        table = self._table.select(self._shape.public) if self._shape.hidden else self._table
+        table = self._visible()
+        if self._narrow:  # strings are held as large_string (pandas' storage): cast back
+            cols = []
+            for name, col in zip(table.column_names, table.columns, strict=True):
+                mirror = self._narrow.get(name)
+                cols.append(col if mirror is None else mirror.sync(col))
+            table = pa.Table.from_arrays(cols, schema=self._public_schema)
         self._arrow_cache = (self.version, table)
         return table
+
+    def _visible(self) -> pa.Table:
+        """The internal table without hidden sort columns (internal string types)."""
+        return self._table.select(self._shape.public) if self._shape.hidden else self._table
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """Arrow PyCapsule stream of the current version (polars, DuckDB, pyarrow read it)."""
@@ -261,6 +276,8 @@ class LiveQuery:
                 add(mirror.index_mirror.chunks)
             else:
                 total += int(df.index.memory_usage(deep=True))
+        for narrow in self._narrow.values():
+            add(narrow.chunks)
         return total + sum(seen.values())
 
     @property
@@ -374,10 +391,11 @@ class LiveQuery:
     def _receive(self, tables: dict[str, tuple[str, ...]]) -> bool:
         """Queue a committed change set; returns whether it concerns this query."""
         relevant = {t: ids for t, ids in tables.items() if t in self._deps.tables}
-        if not relevant and not self._depends_on_everything():
+        rerun = any(t in self._refresh for t in tables)
+        if not relevant and not rerun:
             return False
         with self._lock:
-            if not relevant:
+            if rerun:  # a row policy looks these tables up: any row may have changed
                 self._pending_full = True
             for table, ids in relevant.items():
                 before = len(self._pending.setdefault(table, set()))
@@ -387,11 +405,6 @@ class LiveQuery:
                 self._pending, self._pending_count, self._pending_full = {}, 0, True
             self._event.set()
         return True
-
-    def _depends_on_everything(self) -> bool:
-        # with a session, row policies may read any table (inherits, exists): re-query
-        return self.db.compile_context() is not None and getattr(
-            self.db, "session", None) is not None
 
     # -- flushing (owner thread) -----------------------------------------------------------------
     def _notify(self, delta: Delta) -> None:
@@ -445,12 +458,35 @@ class LiveQuery:
         self.last_delta = delta
         self._needs_reset = False
         if self._mirror is not None:
-            self._mirror.reset(self.arrow)
+            self._mirror.reset(self._visible())
         return delta
 
     def _fetch_full(self) -> pa.Table:
         table = self.db.fetch_arrow(self._shape.full)
+        if self._internal_schema is None:
+            self._plan_types(table.schema)
+        assert self._internal_schema is not None
+        if table.schema != self._internal_schema:
+            table = table.cast(self._internal_schema)
         return pa.table([ch.rechunk(c) for c in table.columns], schema=table.schema)
+
+    def _plan_types(self, schema: pa.Schema) -> None:
+        """Where pandas stores text as Arrow ``large_string`` (pandas 3), hold string columns
+        in that type: the frame then shares the live table's chunks as they are, and only
+        ``.arrow`` (if read) casts chunks back to ``string`` — once per changed chunk."""
+        wide = arrow_backed(pa.array(["x"]).to_pandas().array)
+        fields = []
+        self._narrow = {}
+        for field_ in schema:
+            if wide and pa.types.is_string(field_.type):
+                fields.append(field_.with_type(pa.large_string()))
+                if field_.name in self._shape.public:
+                    self._narrow[field_.name] = ChunkMirror(field_.type)
+            else:
+                fields.append(field_)
+        self._internal_schema = pa.schema(fields, metadata=schema.metadata)
+        self._public_schema = pa.schema([schema.field(n) for n in self._shape.public],
+                                        metadata=schema.metadata)
 
     def _fetch_ids(self, ids: list[str]) -> pa.Table:
         table = self.db.fetch_arrow(self._shape.only_ids, ids)
@@ -693,7 +729,7 @@ class LiveQuery:
         self.last_delta = change.delta
         mirror = self._mirror
         if mirror is not None:
-            public = self.arrow
+            public = self._visible()
             if plan is not None:
                 inserted = change.inserted if change.inserted is not None else \
                     self._table.slice(0, 0)
@@ -714,7 +750,3 @@ def _remap(removed: np.ndarray, inserted: np.ndarray) -> Callable[[np.ndarray], 
         return q + np.searchsorted(gaps, q, side="right") if len(gaps) else q
 
     return final
-
-
-def _ids(values: Iterable[Any]) -> list[str]:
-    return [str(v) for v in values]

@@ -38,7 +38,7 @@ class Subscription:
     def __init__(self, db: Any, query: Any, callback: Callable[[list[Row], list[dict]], Any],
                  ) -> None:
         self.callback = callback
-        self.live = LiveQuery(db, query, frame=False)
+        self.live = LiveQuery(db, query)  # .df never read: no frame is built
         self._compiled = self.live._shape.public_compiled
         self.rows: list[Row] = rows_from_arrow(self.live.arrow, self._compiled)
         self.live.on_change(self._changed)

@@ -4,8 +4,9 @@ Live queries display themselves (a widget, with an HTML fallback), so the extens
 the magic.
 
 Example:
-    >>> from IPython.testing.globalipapp import get_ipython
-    >>> ip = get_ipython()
+    >>> from IPython.testing import globalipapp
+    >>> _ = globalipapp.start_ipython()
+    >>> ip = globalipapp.get_ipython()
     >>> load_ipython_extension(ip); load_ipython_extension(ip)
     >>> "jazz" in ip.magics_manager.magics["line"]
     True

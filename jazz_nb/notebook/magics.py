@@ -107,6 +107,7 @@ def _connect(shell: Any, args: str) -> Any:
     return connect_command(args, getattr(shell, "user_ns", {}))
 
 
-register_subcommand("as", _as, "switch the role switcher's session: %jazz as <user> [--claims JSON]")
+register_subcommand("as", _as,
+                    "switch the role switcher's session: %jazz as <user> [--claims JSON]")
 register_subcommand("migrations", _migrations, "schema versions, lens graph, lens workbench")
 register_subcommand("connect", _connect, "connect to a sync server: [--server URL] [--app ID]")

@@ -23,6 +23,7 @@ from dataclasses import replace
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jazz_nb.errors import WriteError
 from jazz_nb.schema.app import App
@@ -80,6 +81,18 @@ def _physical(store: Store, segment: Segment) -> PhysicalTable:
     return store._table(segment.table, mark, WriteError)
 
 
+def _all_new(store: Store, table: PhysicalTable, rows: pa.Table) -> bool:
+    """Whether ``table`` is empty and every version is a parentless, visible first version
+    (duplicate row ids are caught by ``_insert_new``'s constraint)."""
+    states = pc.unique(rows.column("_jz_state")).to_pylist()
+    if not set(states) <= {"VisibleDirect", "VisibleTransactional"} or pc.max(
+            pc.list_value_length(rows.column("_jz_parents"))).as_py():
+        return False
+    with store.lock:
+        return store.conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table.history} "
+                                  "LIMIT 1)").fetchall() == [(0,)]
+
+
 def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
     """Insert rows that are each their row's only, parentless version and new to the store,
     straight from Arrow; ``False`` (nothing written) if one was there after all."""
@@ -107,6 +120,8 @@ def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:
     """Insert the simple new rows of a big segment; returns the versions that need a merge."""
     table = _physical(store, segment)
     rows = segment.rows
+    if _all_new(store, table, rows) and _insert_new(store, segment, rows):
+        return []  # a fill into an empty table: no classification needed
     indexed = rows.append_column("_jz_i", pa.array(np.arange(rows.num_rows), pa.int64()))
     sql = f"""
         WITH inc AS (SELECT _jz_i, CAST(_jz_row_id AS UUID) AS r, CAST(_jz_batch_id AS UUID) AS b,

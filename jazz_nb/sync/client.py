@@ -1,4 +1,7 @@
-"""The sync client: one daemon thread owning an asyncio loop, the WebSocket and reconnects.
+"""The sync client: a db's WebSocket, reconnects and outbox, on the process's sync thread.
+
+Every connected db of a process shares one daemon thread running one asyncio loop
+(``loop.SyncLoop``); the kernel's loop is never touched.
 
 Writes apply locally first (``Db.commit``), then ``push`` queues the batch in the ``Outbox``;
 the loop sends it and resolves the batch's fate: confirmed (``WriteHandle.wait`` returns for
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -45,7 +49,8 @@ from jazz_nb.writes.handle import BatchTracker
 log = logging.getLogger("jazz_nb.sync.client")
 Auth = Callable[[], dict[str, Any]]
 HANDSHAKE_SECONDS = 10.0
-MAX_INBOX_ROWS = 200_000  # apply at once past this many buffered rows
+FIRST_ROWS_SECONDS = 30.0  # how long a new live query waits for its first rows
+MAX_INBOX_ROWS = 500_000  # apply at once past this many buffered rows
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -133,7 +138,12 @@ class _Connection:
 
 
 class SyncClient:
-    """Keeps ``store`` in sync with the app at ``url`` (``ws://host:port``)."""
+    """Keeps ``store`` in sync with the app at ``url`` (``ws://host:port``).
+
+    Example:
+        >>> # client = SyncClient(store, app, "my-app", server.url, lambda: {"token": t},
+        >>> #                     tracker); client.status.state
+    """
 
     def __init__(self, store: Store, app: App, app_id: str, url: str, auth: Auth,
                  tracker: BatchTracker, *, user_id: str | None = None) -> None:
@@ -207,15 +217,25 @@ class SyncClient:
             raise self._fatal
 
     # -- API used from other threads ---------------------------------------------------------------
-    def push(self, batch_id: str, versions: list[RowVersion] | None, state: str) -> None:
-        """Queue a committed batch for the server (called by ``Db.commit``; ``None``: read
-        the versions back from the store when sending)."""
+    def push(self, batch_id: str, versions: list[RowVersion], state: str) -> None:
+        """Queue a committed batch for the server (called by ``Db.commit``)."""
         mode = "transactional" if state == "VisibleTransactional" else "direct"
         self.outbox.add(batch_id, versions, mode)
         self._kick()
 
-    def subscribe(self, query: Any) -> UpstreamHandle:
-        """Subscribe ``query`` upstream (shared with other readers of the same query)."""
+    def push_rows(self, table: str, ids: pa.Array, user: pa.Table, batch_id: str, author: str,
+                  first_updated_at: int) -> None:
+        """Queue a batch of new rows stored column by column (called by ``db.insert_many``)."""
+        self.outbox.add_rows(table, ids, user, batch_id, author, first_updated_at)
+        self._kick()
+
+    def subscribe(self, query: Any, *, wait: bool = False) -> UpstreamHandle:
+        """Subscribe ``query`` upstream (shared with other readers of the same query).
+
+        ``wait``: when connected, block (up to ``FIRST_ROWS_SECONDS``) until the server has sent
+        the query's rows, so a live query starts complete (Jazz gates a subscription's first
+        delivery on ``settled``); offline, or on a refusal, return at once.
+        """
         ir = query.to_ir()
         key = json.dumps(ir, sort_keys=True, separators=(",", ":"))
         with self._cond:
@@ -228,6 +248,10 @@ class SyncClient:
                                       "tier": "global"})
             upstream.refs += 1
         self._kick()
+        if wait and self._state == "connected":
+            with self._cond:
+                self._cond.wait_for(lambda: upstream.settled or upstream.error is not None
+                                    or self._state != "connected", FIRST_ROWS_SECONDS)
         return UpstreamHandle(self, upstream)
 
     def _release(self, upstream: Upstream) -> None:
@@ -436,15 +460,15 @@ class SyncClient:
     def _decode(self, message: bytes) -> tuple[dict[str, Any], list[Any]]:
         """Decode a frame; rows of a schema unknown here make the client learn the server's
         lens graph first (a lens was published since it connected)."""
-        try:
-            return decode_frame(message, self._apps())
+        try:  # the server checked the values; the framing and columns are checked here
+            return decode_frame(message, self._apps(), check_values=False)
         except ProtocolError as err:
             if err.code != "unknown_schema" or self.migrations is None:
                 raise
         from jazz_nb.lens.publish import learn_graph
 
         learn_graph(self.migrations, self.server_url, self.app_id)
-        return decode_frame(message, self._apps())
+        return decode_frame(message, self._apps(), check_values=False)
 
     def _fate(self, msg: dict[str, Any]) -> None:
         batch_id = msg["batch_id"]

@@ -1,13 +1,27 @@
 """The outbox: local batches the server has not confirmed yet, in commit order.
 
-It needs no table of its own: a local write is stored with ``_jz_tier`` NULL in the same
-transaction that stores it, and a server confirmation sets ``_jz_tier`` to the confirmed tier.
-So the durable outbox is "visible versions whose tier is NULL" — rebuilt from the store when a
-client starts (a file-backed store's unsent writes survive restarts) and replayed; the server
-recognises batches it already has, so replays are idempotent.
+A local write is stored with ``_jz_tier`` NULL in the same transaction that stores it, and a
+server confirmation is recorded in the small table ``_jz_sync_confirmed`` (an append: cheap,
+whatever the size of the store). So the durable outbox is "visible versions whose tier is NULL
+and whose batch is not confirmed" — rebuilt from the store when a client starts (a file-backed
+store's unsent writes survive restarts) and replayed; the server recognises batches it already
+has, so replays are idempotent. At start the recorded confirmations are also folded into the
+history's ``_jz_tier`` and the table is emptied.
 
 Example:
-    >>> # outbox = Outbox(db.store, app); outbox.restore(); len(outbox)
+    >>> import jazz_nb as jz
+    >>> from jazz_nb import s
+    >>> app = s.define_app({"todos": s.table(title=s.string())})
+    >>> db = jz.create_db(app, app_id="outbox-doc")
+    >>> row = db.insert(app.todos, {"title": "offline"})
+    >>> outbox = Outbox(db.store, app)
+    >>> outbox.restore()
+    1
+    >>> outbox.mark_confirmed([row.batch_id]); outbox.discard(row.batch_id)
+    True
+    >>> Outbox(db.store, app).restore()
+    0
+    >>> db.close()
 """
 
 from __future__ import annotations
@@ -15,25 +29,37 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import pyarrow as pa
+
+from jazz_nb.errors import WriteError
 from jazz_nb.schema.app import App
 from jazz_nb.store import layout
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import RowVersion
-from jazz_nb.sync.frames import encode_frame, split_segments, versions_segments
+from jazz_nb.sync.frames import (
+    Segment,
+    encode_frame,
+    split_segments,
+    versions_segments,
+    wire_schema,
+)
 
 GLOBAL = layout.TIERS.index("global")
+CONFIRMED = "_jz_sync_confirmed"
 
 
 @dataclass
 class Pending:
-    """One unconfirmed batch (``versions`` loaded lazily for batches restored from the store)."""
+    """One unconfirmed batch: its versions, or its rows already in wire form, or neither
+    (restored from the store: read back when sent)."""
 
     batch_id: str
     mode: str  # "direct" or "transactional"
     versions: list[RowVersion] | None
     replay: bool  # sent before (or restored): the server may already have it
+    segments: list[Segment] = field(default_factory=list)
 
 
 class Outbox:
@@ -44,17 +70,33 @@ class Outbox:
         self.app = app
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, Pending] = OrderedDict()
+        store.execute(f"CREATE TABLE IF NOT EXISTS {CONFIRMED} (batch_id UUID PRIMARY KEY, "
+                      "tier TINYINT NOT NULL)")
 
     def __len__(self) -> int:
         return len(self._pending)
 
+    def _tables(self) -> list[tuple[str, str]]:
+        return [(layout.quote(layout.history_table(t, self.app.schema_hash)),
+                 layout.quote(layout.visible_table(t, self.app.schema_hash)))
+                for t in self.app.tables]
+
     def restore(self) -> int:
-        """Load the batch ids of unconfirmed local versions; returns how many."""
+        """Fold recorded confirmations into the history, then load the batch ids of
+        unconfirmed local versions; returns how many."""
         found: dict[str, str] = {}
         with self.store.lock:
-            for table in self.app.tables:
-                history = layout.quote(layout.history_table(table, self.app.schema_hash))
-                for batch_id, state in self.store.conn.execute(
+            conn = self.store.conn
+            for history, visible in self._tables():
+                conn.execute(f"UPDATE {history} SET _jz_tier = c.tier FROM {CONFIRMED} AS c "
+                             f"WHERE {history}._jz_batch_id = c.batch_id AND "
+                             f"{history}._jz_tier IS NULL")
+                conn.execute(f"UPDATE {visible} SET _jz_tier = c.tier FROM {CONFIRMED} AS c "
+                             f"WHERE {visible}._jz_batch = c.batch_id AND "
+                             f"{visible}._jz_frontier IS NULL AND {visible}._jz_tier IS NULL")
+            conn.execute(f"DELETE FROM {CONFIRMED}")
+            for history, _ in self._tables():
+                for batch_id, state in conn.execute(
                         f"SELECT DISTINCT replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), "
                         f"_jz_state FROM {history} WHERE _jz_tier IS NULL AND _jz_state IN "
                         "('VisibleDirect', 'VisibleTransactional')").fetchall():
@@ -65,11 +107,20 @@ class Outbox:
                 self._pending.setdefault(batch_id, Pending(batch_id, mode, None, True))
         return len(found)
 
-    def add(self, batch_id: str, versions: Sequence[RowVersion] | None, mode: str) -> None:
-        """Queue a just-committed batch (``versions`` ``None``: loaded from the store later)."""
+    def add(self, batch_id: str, versions: Sequence[RowVersion], mode: str) -> None:
+        """Queue a just-committed batch."""
         with self._lock:
-            self._pending[batch_id] = Pending(batch_id, mode, None if versions is None
-                                              else list(versions), False)
+            self._pending[batch_id] = Pending(batch_id, mode, list(versions), False)
+
+    def add_rows(self, table: str, ids: pa.Array, user: pa.Table, batch_id: str, author: str,
+                 first_updated_at: int) -> None:
+        """Queue a batch of brand-new rows stored column by column (``db.insert_many``)."""
+        source = self.store._table(table, "", WriteError).new_rows_source(
+            ids, user, batch_id, author, first_updated_at)
+        rows = source.drop_columns(["_jz_frontier"]).cast(wire_schema(self.app.table(table)))
+        segment = Segment(table, self.app.schema_hash, rows)
+        with self._lock:
+            self._pending[batch_id] = Pending(batch_id, "direct", None, False, [segment])
 
     def pending(self) -> list[Pending]:
         """Unconfirmed batches, oldest first."""
@@ -83,28 +134,19 @@ class Outbox:
 
     def frames(self, item: Pending, max_bytes: int) -> list[bytes]:
         """The batch's frames (several parts if it is bigger than ``max_bytes``)."""
-        if item.versions is None:
-            item.versions = self.store.versions_of_batch(item.batch_id)
-        segments = versions_segments(item.versions, self.app.schema_hash,
-                                     {self.app.schema_hash: self.app})
+        segments = item.segments
+        if not segments:
+            if item.versions is None:
+                item.versions = self.store.versions_of_batch(item.batch_id)
+            segments = versions_segments(item.versions, self.app.schema_hash,
+                                         {self.app.schema_hash: self.app})
         parts = split_segments(segments, max_bytes) or [[]]
         return [encode_frame({"type": "batch", "batch_id": item.batch_id, "mode": item.mode,
                               "part": i, "parts": len(parts), "replay": item.replay}, part)
                 for i, part in enumerate(parts)]
 
     def mark_confirmed(self, batch_ids: Sequence[str], tier: int = GLOBAL) -> None:
-        """Record confirmations in the store (``_jz_tier``), so they are not replayed."""
-        if not batch_ids:
-            return
-        ids = list(batch_ids)
-        with self.store.lock:
-            for table in self.app.tables:
-                history = layout.quote(layout.history_table(table, self.app.schema_hash))
-                visible = layout.quote(layout.visible_table(table, self.app.schema_hash))
-                self.store.conn.execute(
-                    f"UPDATE {history} SET _jz_tier = ? WHERE _jz_tier IS NULL AND "
-                    "_jz_batch_id IN (SELECT unnest(CAST(? AS UUID[])))", [tier, ids])
-                self.store.conn.execute(
-                    f"UPDATE {visible} SET _jz_tier = ? WHERE _jz_tier IS NULL AND "
-                    "_jz_frontier IS NULL AND _jz_batch IN (SELECT unnest(CAST(? AS UUID[])))",
-                    [tier, ids])
+        """Record confirmations in the store, so the batches are not replayed."""
+        if batch_ids:
+            self.store.execute(f"INSERT INTO {CONFIRMED} SELECT unnest(CAST(? AS UUID[])), ? "
+                               "ON CONFLICT DO NOTHING", [list(batch_ids), tier])

@@ -231,10 +231,12 @@ def embedded_server(directory: str | os.PathLike[str] | None = None) -> LocalSer
             return running
         server = start_local_server(0, data_dir=root / "data", detach=True,
                                     log_path=root / "server.log")
-        state = root / "server.json"
-        state.touch(mode=0o600)
-        state.write_text(json.dumps({"url": server.url, "port": server.port, "pid": server.pid,
-                                     "admin_secret": server.admin_secret}))
+        text = json.dumps({"url": server.url, "port": server.port, "pid": server.pid,
+                           "admin_secret": server.admin_secret})
+        handle = os.open(root / "server.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(handle, "w") as state:
+            os.fchmod(state.fileno(), 0o600)
+            state.write(text)
         return server
 
 

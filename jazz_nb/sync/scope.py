@@ -41,7 +41,11 @@ IDS = "_jz_sync_ids"
 
 
 class Group:
-    """Subscriptions sharing one compiled statement (same query, same effective policies)."""
+    """Subscriptions sharing one compiled statement (same query, same effective policies).
+
+    Example:
+        >>> # Group(server_db, app.todos.where(done=False)).full_scope()["todos"]
+    """
 
     def __init__(self, db: Db, query: Query) -> None:
         self.db = db
@@ -95,8 +99,9 @@ class Group:
                 if many[node.path[:depth + 1]]:
                     values = pc.list_flatten(values)
             out.setdefault(node.table, []).append(pc.struct_field(values, "id").drop_null())
-        return {t: pc.unique(pa.concat_arrays([a.cast(pa.string()) for a in arrays]))
-                for t, arrays in out.items()}
+        root = self.query.table  # root ids are unique; included rows may repeat
+        return {t: arrays[0] if t == root and len(arrays) == 1 else pc.unique(
+            pa.concat_arrays([a.cast(pa.string()) for a in arrays])) for t, arrays in out.items()}
 
 
 def _flat(column: pa.ChunkedArray) -> pa.Array:

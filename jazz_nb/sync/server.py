@@ -75,7 +75,11 @@ class ServerConfig:
 
 
 class Connection:
-    """The loop side of one WebSocket session: an ordered send queue with its own task."""
+    """The loop side of one WebSocket session: an ordered send queue with its own task.
+
+    Example:
+        >>> # connection.send(p.encode({"type": "heartbeat"}))
+    """
 
     def __init__(self, ws: WebSocket, peer_id: str) -> None:
         self.ws = ws
@@ -115,7 +119,11 @@ class Connection:
 
 
 class AppRuntime:
-    """The loop side of one app: its connections and the pump feeding the engine."""
+    """The loop side of one app: its connections and the pump feeding the engine.
+
+    Example:
+        >>> # runtime.submit(Work("subscribe", peer_id, message))
+    """
 
     def __init__(self, server: SyncServer, state: AppState) -> None:
         self.server = server
@@ -156,7 +164,11 @@ class AppRuntime:
 
 
 class SyncServer:
-    """The server: ``await server.start()`` returns the bound port; ``await server.stop()``."""
+    """The server: ``await server.start()`` returns the bound port; ``await server.stop()``.
+
+    Example:
+        >>> # port = await SyncServer(ServerConfig(port=0, in_memory=True)).start()
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -180,10 +192,11 @@ class SyncServer:
         if self._server is not None:
             self._server.close()
         for runtime in self.apps.values():
-            runtime.task.cancel()
             for connection in list(runtime.connections.values()):
                 await connection.ws.close(CloseCode.GOING_AWAY, "server stopping")
-        for task in list(self._sessions):
+        if self._sessions:
+            await asyncio.wait(list(self._sessions), timeout=5)
+        for task in [*self._sessions, *(r.task for r in self.apps.values())]:
             task.cancel()
         for runtime in self.apps.values():
             if runtime.state.store is not None:
@@ -218,8 +231,8 @@ class SyncServer:
                 status, body = await self._route(request)
             except HttpError as err:
                 status, body = err.status, err.body
-            except (ConnectionError, asyncio.IncompleteReadError):
-                return
+            except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+                return  # the peer went away, or the server is stopping
             except Exception:
                 log.exception("HTTP request failed")
                 status, body = 500, {"error": "internal server error"}

@@ -91,7 +91,11 @@ Accepted = tuple[Peer, dict[str, Any], list[RowVersion]]
 
 
 class AppState:
-    """Catalogue, store and live subscriptions of one app id."""
+    """Catalogue, store and live subscriptions of one app id.
+
+    Example:
+        >>> # state = AppState("my-app", Path("data/my-app")); state.publish_schema(schema)
+    """
 
     def __init__(self, app_id: str, directory: Path | None,
                  max_frame_bytes: int = 32 * 1024 * 1024) -> None:

@@ -26,7 +26,11 @@ READ_CHUNK = 256 * 1024
 
 
 class WebSocket:
-    """One accepted WebSocket connection (messages are ``str`` or ``bytes``)."""
+    """One accepted WebSocket connection (messages are ``str`` or ``bytes``).
+
+    Example:
+        >>> # await ws.send('{"type": "heartbeat"}'); message = await ws.recv()
+    """
 
     def __init__(self, protocol: ServerProtocol, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter) -> None:
