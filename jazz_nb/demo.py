@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
@@ -55,6 +56,28 @@ def section(out: Print, title: str, body: object) -> None:
     out(f"\n== {title} ==\n{body}")
 
 
+def describe(delta: Any) -> str:
+    """One line for a live delta: how many rows were added, updated, removed."""
+    parts = [f"{len(ids)} {what}" for what, ids in
+             (("added", delta.added), ("updated", delta.updated), ("removed", delta.removed))
+             if ids]
+    return ", ".join(parts) or "no change"
+
+
+def live_updates(out: Print, db: jz.Db, app: s.App) -> None:
+    """Keep a live frame open and re-print it as writes change it, in place."""
+    board = db.live(app.todos.where(done=False).order_by("priority", "desc")
+                    .select("title", "priority"))
+    frame = board.df
+    board.on_change(lambda live, delta: out(f"\n-- live frame: {describe(delta)} --\n{frame}"))
+    section(out, "a live query: open todos by priority (kept up to date in place)", frame)
+    new = db.insert(app.todos, {"title": "Water plants", "priority": 6})
+    db.update(app.todos, new.id, {"priority": 2})
+    db.update(app.todos, new.id, {"done": True})
+    assert board.df is frame, "the live frame is updated in place, never replaced"
+    board.close()
+
+
 def run(out: Print = print) -> None:
     """Run the demo, printing every step."""
     pd.set_option("display.width", 120)
@@ -76,3 +99,4 @@ def run(out: Print = print) -> None:
         section(out, "projects with their todos (reverse include)", db.df(per_project))
         section(out, "who wrote what (magic columns)",
                 db.df(app.todos.select("title", "$createdBy", "$createdAt").limit(3)))
+        live_updates(out, db, app)
