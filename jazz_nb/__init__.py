@@ -29,6 +29,7 @@ from jazz_nb.errors import (
 from jazz_nb.notebook.extension import load_ipython_extension, unload_ipython_extension
 from jazz_nb.query.builder import Query
 from jazz_nb.query.results import Row
+from jazz_nb.sync import connect, deploy, start_local_server
 from jazz_nb.writes import Batch, Transaction, WriteHandle
 
 __version__ = "0.1.0"
@@ -46,5 +47,6 @@ __all__ = [
     "AuthError", "Batch", "Db", "JazzError", "MigrationError", "PolicyDenied", "PolicyError",
     "ProtocolError", "Query", "QueryError", "Row", "SchemaError", "Session", "Transaction",
     "TransactionConflict", "WriteError", "WriteHandle", "WriteRejected", "WrittenRow",
-    "create_db", "load_ipython_extension", "s", "unload_ipython_extension",
+    "connect", "create_db", "deploy", "load_ipython_extension", "s", "start_local_server",
+    "unload_ipython_extension",
 ]

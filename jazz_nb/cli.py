@@ -1,4 +1,4 @@
-"""The ``jazz-nb`` command line: ``demo``, ``identity`` (more subcommands come with sync).
+"""The ``jazz-nb`` command line: ``demo``, ``server``, ``deploy``, ``identity``, ``migrations``.
 
 Example:
     >>> # jazz-nb demo
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from jazz_nb.auth.cli import add_identity_commands
 from jazz_nb.lens.cli import add_migration_commands
+from jazz_nb.sync.cli import add_sync_commands
 
 
 def _demo(_: argparse.Namespace) -> int:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=_demo)
     add_identity_commands(commands)
     add_migration_commands(commands)
+    add_sync_commands(commands)
     return parser
 
 
