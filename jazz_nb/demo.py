@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 import jazz_nb as jz
+from jazz_nb.writes.handle import WriteHandle
 from jazz_nb import s
 
 Print = Callable[[str], None]
@@ -46,7 +47,7 @@ def demo_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{APP_ID}/{name}"))
 
 
-def seed(db: jz.Db, app: s.App) -> None:
+def seed(db: jz.Db, app: s.App) -> WriteHandle:
     """Write (or reset) the demo rows: two projects, six todos, in one batch."""
     with db.batch() as b:
         for project in ("Home", "Work"):
@@ -60,7 +61,7 @@ def seed(db: jz.Db, app: s.App) -> None:
                                  "done": False, "project_id": project and demo_id(project)},
                      id=demo_id(title))
     assert b.handle is not None
-    b.handle.wait("global", timeout=30)
+    return b.handle
 
 
 def section(out: Print, title: str, body: object) -> None:
@@ -102,7 +103,7 @@ def run(out: Print = print) -> None:
     with jz.connect(app, app_id=APP_ID) as db, jz.connect(app, app_id=APP_ID) as other:
         out(f"two clients connected to the embedded sync server {db.status.server_url} "
             f"as user {db.status.user_id}")
-        seed(db, app)
+        seed(db, app).wait("global", timeout=30)
         urgent = (app.todos.where(done=False, priority={"gte": 3}).order_by("priority", "desc")
                   .select("title", "done", "priority", "tags"))
         section(out, "open todos with priority >= 3, highest first", db.df(urgent, tier="edge"))

@@ -38,7 +38,8 @@ import pyarrow as pa
 from jazz_nb.live import chunks as ch
 from jazz_nb.live.chunks import Piece
 
-PANDAS_MAJOR = int(pd.__version__.split(".")[0])
+_ITEM_CACHE = hasattr(pd.DataFrame, "_clear_item_cache")  # looked up once: a missing
+# attribute on a frame goes through DataFrame.__getattr__, which searches the columns
 
 
 def arrow_backed(array: Any) -> bool:
@@ -68,9 +69,8 @@ def set_column(df: pd.DataFrame, j: int, array: Any) -> None:
         df.isetitem(j, array)
         return
     iset(j, array)
-    clear = getattr(df, "_clear_item_cache", None)
-    if clear is not None:  # pandas 2.x caches column Series
-        clear()
+    if _ITEM_CACHE:  # pandas 2.x caches column Series
+        df._clear_item_cache()
 
 
 def column_array(df: pd.DataFrame, j: int) -> Any:
