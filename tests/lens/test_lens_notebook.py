@@ -4,40 +4,14 @@ state shows the activated lens and translated sample rows."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "migrations.ipynb"
-
-
-def text_of(cell: Any) -> str:
-    parts = []
-    for output in cell.outputs:
-        assert output.output_type != "error", f"{output.ename}: {output.evalue}"
-        if output.output_type == "stream":
-            parts.append(output.text)
-        for mime in ("text/plain", "text/html"):
-            parts.append(str(output.get("data", {}).get(mime, "")))
-    return "".join(parts)
+from tests.notebook_runner import run_notebook, text_of, widget_states
 
 
 @pytest.mark.slow
 def test_migrations_notebook_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(ROOT)}}).execute()
-    cells = {tag: cell for cell in nb.cells for tag in cell.metadata.get("tags", [])}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            text_of(cell)  # no cell raised
+    nb, cells = run_notebook("migrations.ipynb", monkeypatch)
 
     assert "Plan sprint" in text_of(cells["live"])
     assert "ready" in text_of(cells["lens12"])
@@ -61,7 +35,7 @@ def test_migrations_notebook_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     assert 'WHERE t0._jz_deleted IS NULL AND t0."priority" >= $q0::INTEGER' in sql
     assert '"type": "rename"' in text_of(cells["json"])
 
-    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    state = widget_states(nb)
     models = [(m["model_name"], m["state"]) for m in state.values()]
     html = " ".join(str(st.get("value", "")) for name, st in models if name == "HTMLModel")
     lenses = next(st for name, st in models if name == "DropdownModel"
