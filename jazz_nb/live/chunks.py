@@ -39,6 +39,15 @@ class Piece(NamedTuple):
     stop: int
 
 
+def flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One contiguous array (zero-copy when the column has a single chunk)."""
+    if isinstance(col, pa.ChunkedArray):
+        if col.num_chunks == 1:
+            return col.chunk(0)
+        return col.combine_chunks() if col.num_chunks else pa.array([], type=col.type)
+    return col
+
+
 def _bounds(col: pa.ChunkedArray) -> list[int]:
     out = [0]
     for chunk in col.iterchunks():

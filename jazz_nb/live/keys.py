@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jazz_nb.live.chunks import gather
+from jazz_nb.live.chunks import flat, gather
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 _HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
@@ -44,7 +44,7 @@ _DASHES = np.array([8, 13, 18, 23], dtype=np.int64)
 
 def _as_string_array(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Array:
     if isinstance(ids, pa.ChunkedArray):
-        ids = ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+        ids = flat(ids)
     elif not isinstance(ids, pa.Array):
         ids = pa.array(list(ids), type=pa.string())
     if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from jazz_nb.live.chunks import bounds, gather
+from jazz_nb.live.chunks import bounds, flat, gather
 
 
 class Unsortable(Exception):
@@ -43,17 +43,9 @@ class SortKey:
 Components = list[tuple[np.ndarray, int]]  # (values, +1 ascending / -1 descending)
 
 
-def _flat(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        if values.num_chunks == 0:
-            return pa.array([], type=values.type)
-        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
-    return values
-
-
 def components(values: pa.Array | pa.ChunkedArray, key: SortKey) -> Components:
     """Comparable arrays for one sort key: null rank, NaN rank (floats), value."""
-    arr = _flat(values)
+    arr = flat(values)
     typ = arr.type
     sign = -1 if key.descending else 1
     nulls = (arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count

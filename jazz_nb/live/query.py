@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -92,7 +92,6 @@ class _Shape:
     full: Any  # Compiled, with window
     only_ids: Any  # Compiled, restricted to $jz_ids, no window
     public_compiled: Any  # Compiled of the user's query (for Row objects)
-    columns: list[str] = field(default_factory=list)
 
 
 def _shape(db: Any, query: Query) -> _Shape:
@@ -114,7 +113,7 @@ def _shape(db: Any, query: Query) -> _Shape:
     full = db.compile(work)
     return _Shape(public, hidden, keys, query.row_limit is not None or bool(query.row_offset),
                   query.row_limit, query.row_offset or 0, full, db.compile(work, only_ids=True),
-                  public_compiled, [c.name for c in full.columns])
+                  public_compiled)
 
 
 def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
@@ -133,14 +132,6 @@ def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
         same = pc.or_(same, pc.and_(pc.is_nan(a).fill_null(False),
                                     pc.is_nan(b).fill_null(False)))
     return same.to_numpy(zero_copy_only=False)
-
-
-def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    if isinstance(col, pa.ChunkedArray):
-        if col.num_chunks == 1:
-            return col.chunk(0)
-        return col.combine_chunks() if col.num_chunks else pa.array([], type=col.type)
-    return col
 
 
 class LiveQuery:
@@ -531,7 +522,7 @@ class LiveQuery:
         fetched = self._fetch_ids(candidates)
         cand = pa.array(candidates, type=pa.string())
         cand_slots = self._index.slots(cand)
-        fetched_ids = _flat(fetched.column("id"))
+        fetched_ids = ch.flat(fetched.column("id"))
         f_slots = self._index.slots(fetched_ids)
         f_pos = self._index.positions(f_slots)
         still = pc.is_in(cand, value_set=fetched_ids).to_numpy(zero_copy_only=False)
@@ -655,14 +646,14 @@ class LiveQuery:
         """The change from the current result to ``new`` (a re-run of the whole query)."""
         if new.schema != self._table.schema:
             new = new.cast(self._table.schema)
-        new_ids = _flat(new.column("id"))
+        new_ids = ch.flat(new.column("id"))
         slots = self._index.slots(new_ids)
         f_pos = self._index.positions(slots)
         n_old = self._table.num_rows
         kept = np.zeros(n_old, dtype=bool)
         kept[f_pos[f_pos >= 0]] = True
         removed_pos = np.flatnonzero(~kept)
-        old_ids = _flat(self._table.column("id"))
+        old_ids = ch.flat(self._table.column("id"))
         removed_ids = ch.gather(old_ids, removed_pos, self._starts)
         removed_slots = self._index.slots(removed_ids)  # (a full refresh: O(n) is fine)
         common = np.flatnonzero(f_pos >= 0)
@@ -715,7 +706,7 @@ class LiveQuery:
                     for i in range(table.num_columns)]
             table = pa.Table.from_arrays(cols, schema=table.schema)
             self._index.splice(change.removed_slots, change.removed_pos, change.inserted_pos,
-                               _flat(inserted.column("id")))
+                               ch.flat(inserted.column("id")))
         starts = ch.bounds(table.column(0)) if plan is not None else self._starts
         rebuilt: dict[str, list[int]] = {}
         for name, (positions, values) in change.updates.items():

@@ -109,7 +109,7 @@ def test_frame_mirror_keeps_the_object_and_snapshots_stay(monkeypatch: pytest.Mo
     assert mirror.df is df
     pd.testing.assert_frame_equal(df, new_table.to_pandas().set_index("id"))
     assert df["n"].dtype == np.float64  # a null arrived: the column is converted as pandas does
-    if pd.options.mode.copy_on_write is True or int(pd.__version__[0]) >= 3:
+    if int(pd.__version__.split(".")[0]) >= 3 or pd.options.mode.copy_on_write is True:
         assert title.tolist() == ["x", "y", "z"] and n.tolist() == [1, 2, 3]
 
 

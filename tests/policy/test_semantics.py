@@ -231,9 +231,6 @@ def test_refresh_tables_for_live_queries(db: jz.Db) -> None:
     assert db.compile_context().refresh_tables({"todos"}) == frozenset()
 
 
-@pytest.mark.xfail(reason="jazz_nb.live re-evaluates only changed rows of the root table; with "
-                          "row-reading policies it must re-run when a table of "
-                          "compile_context().refresh_tables(...) changes", strict=False)
 def test_live_queries_follow_policy_relevant_changes(db: jz.Db) -> None:
     root = db.insert(APP.projects, {"name": "root", "owner_id": "bob"})
     child = db.insert(APP.projects, {"name": "child", "parent_id": root.id})
