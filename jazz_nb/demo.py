@@ -6,15 +6,15 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 import jazz_nb as jz
-from jazz_nb.writes.handle import WriteHandle
 from jazz_nb import s
+from jazz_nb.writes.handle import WriteHandle
 
 Print = Callable[[str], None]
 

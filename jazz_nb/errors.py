@@ -5,7 +5,7 @@ can fix the call without reading a traceback.
 
 Example:
     >>> try:
-    ...     raise QueryError("unknown column 'titel' on table 'todos'", table="todos", column="titel")
+    ...     raise QueryError("unknown column 'titel'", table="todos", column="titel")
     ... except JazzError as err:
     ...     err.column
     'titel'

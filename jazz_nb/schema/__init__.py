@@ -39,10 +39,11 @@ def define_permissions(app: App, rules: object) -> object:
 
     return define(app, rules)  # type: ignore[arg-type]
 
+
 __all__ = [
     "App", "Column", "TableSchema", "array", "bigint", "boolean", "branch_name", "bytes",
-    "define_app", "define_permissions", "enum", "migration", "float", "int", "json", "ref", "schema_hash", "string", "table",
-    "timestamp", "uuid",
+    "define_app", "define_permissions", "enum", "float", "int", "json", "migration", "ref",
+    "schema_hash", "string", "table", "timestamp", "uuid",
 ]
 
 from jazz_nb.lens.lens import migration  # noqa: E402 - lens builds on the schema above

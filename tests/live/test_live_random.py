@@ -151,7 +151,7 @@ class World:
 
 
 @pytest.mark.parametrize("chunk_rows", [3, 16_384])
-@settings(max_examples=int(os.environ.get("JAZZ_LIVE_EXAMPLES", "40")), deadline=None,
+@settings(max_examples=int(os.environ.get("JAZZ_LIVE_EXAMPLES", "20")), deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(op, min_size=1, max_size=14))
 def test_random_writes_keep_every_live_query_equal_to_a_fresh_read(
