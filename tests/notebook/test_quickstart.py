@@ -4,27 +4,11 @@ shows the live view and the subscriptions list."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import jazz_nb
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
-
-
-def text_of(cell: Any) -> str:
-    parts = []
-    for output in cell.outputs:
-        assert output.output_type != "error", f"{output.ename}: {output.evalue}"
-        if output.output_type == "stream":
-            parts.append(output.text)
-        for mime in ("text/plain", "text/html"):
-            parts.append(str(output.get("data", {}).get(mime, "")))
-    return "".join(parts)
+from tests.notebook_runner import run_notebook, text_of, widget_states
 
 
 def widget_views(cell: Any) -> list[str]:
@@ -35,19 +19,7 @@ def widget_views(cell: Any) -> list[str]:
 
 @pytest.mark.slow
 def test_quickstart_notebook_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not hasattr(jazz_nb, "load_ipython_extension"):
-        pytest.skip("jazz_nb does not re-export load_ipython_extension yet (%load_ext jazz_nb)")
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
-                            resources={"metadata": {"path": str(ROOT)}}).execute()
-    cells = {tag: cell for cell in nb.cells for tag in cell.metadata.get("tags", [])}
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            text_of(cell)  # no cell raised (the cells assert the frame changed)
+    nb, cells = run_notebook("quickstart.ipynb", monkeypatch)  # its cells assert changes
 
     assert "3 todos" in text_of(cells["setup"])
     assert "rows: 3" in text_of(cells["writes"])
@@ -58,7 +30,7 @@ def test_quickstart_notebook_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     # the live query displayed as a widget, with the HTML fallback beside it
     live_output = cells["live"].outputs[0]["data"]
     assert "text/html" in live_output and "3 rows" in live_output["text/html"]
-    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    state = widget_states(nb)
     html_values = [m["state"].get("value", "") for m in state.values()
                    if m["model_name"] == "HTMLModel"]
     [view_id] = widget_views(cells["live"])
