@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import polars
 import pyarrow as pa
 import pytest
 
@@ -96,7 +97,6 @@ def test_arrow_c_stream_feeds_pyarrow_duckdb_and_polars(db: jz.Db, app: s.App) -
     reader = pa.RecordBatchReader.from_stream(live)
     assert reader.read_all().num_rows == 2
     assert duckdb.sql("SELECT sum(priority) FROM live").fetchall() == [(3,)]
-    polars = pytest.importorskip("polars")
     assert polars.DataFrame(live).height == 2
 
 
