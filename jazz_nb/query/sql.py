@@ -115,7 +115,12 @@ def compile_query(query: Query, *, context: CompileContext | None = None,
     ctx = context if context is not None else CompileContext(query.app.schema_hash)
     comp = _Compiler(ctx)
     alias = comp.alias("t")
-    where = comp.where(query, alias)
+    paged = not only_ids and (query.row_limit is not None or query.row_offset is not None)
+    if paged and ctx.row_filter(query.table, alias) is not None:
+        where = [f"{alias}.id IN ({_page(comp, query)})"]  # policy: pick the page's ids first
+        paged = False
+    else:
+        where = comp.where(query, alias)
     if only_ids:
         where.append(f"{alias}.id IN (SELECT unnest(${IDS_PARAM}::UUID[]))")
     order = comp.order(query, alias)
@@ -125,13 +130,34 @@ def compile_query(query: Query, *, context: CompileContext | None = None,
         f"FROM {ctx.source(query.table)} AS {alias}",
         "WHERE " + " AND ".join(where),
         "ORDER BY " + ", ".join(f"{sql} {direction}" for sql, direction in order),
+        *_window(query if paged else None),
     ]
-    if not only_ids and query.row_limit is not None:
-        lines.append(f"LIMIT {query.row_limit}")
-    if not only_ids and query.row_offset is not None:
-        lines.append(f"OFFSET {query.row_offset}")
     return Compiled("\n".join(lines), comp.params, [col for _, col in fields],
                     IDS_PARAM if only_ids else None)
+
+
+def _window(query: Query | None) -> list[str]:
+    """``LIMIT``/``OFFSET`` lines of a query (none for ``None``)."""
+    if query is None:
+        return []
+    return ([f"LIMIT {query.row_limit}"] if query.row_limit is not None else []) + (
+        [f"OFFSET {query.row_offset}"] if query.row_offset is not None else [])
+
+
+def _page(comp: _Compiler, query: Query) -> str:
+    """The ids of one ordered page, selected before any other column is read.
+
+    Under a row-reading policy DuckDB cannot defer reading the other columns of a top-N
+    query past the policy's semi-join; choosing the page's ids first restores that.
+    """
+    alias = comp.alias("p")
+    order = comp.order(query, alias)
+    return " ".join([
+        f"SELECT {alias}.id FROM {comp.ctx.source(query.table)} AS {alias}",
+        "WHERE " + " AND ".join(comp.where(query, alias)),
+        "ORDER BY " + ", ".join(f"{sql} {direction}" for sql, direction in order),
+        *_window(query),
+    ])
 
 
 def _named(sql: str, name: str, alias: str) -> str:
