@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from jazz_nb.auth.identity import Secret, decode_secret, encode_secret, generate_secret
 from jazz_nb.errors import AuthError
+from jazz_nb.userdirs import user_data_dir
 
 SECRET_DIR_ENV = "JAZZ_NB_SECRET_DIR"
 SECRET_ENV = "JAZZ_NB_SECRET"
@@ -40,11 +41,7 @@ def default_secret_dir(environ: Mapping[str, str] | None = None) -> Path:
         >>> default_secret_dir({"JAZZ_NB_SECRET_DIR": "/s", "XDG_DATA_HOME": "/data"}).as_posix()
         '/s'
     """
-    env = os.environ if environ is None else environ
-    if env.get(SECRET_DIR_ENV):
-        return Path(env[SECRET_DIR_ENV]).expanduser()
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "jazz_nb" / "secrets"
+    return user_data_dir("secrets", SECRET_DIR_ENV, environ)
 
 
 class SecretStore:

@@ -32,6 +32,7 @@ from typing import Any
 
 from jazz_nb.errors import JazzError
 from jazz_nb.sync.deploy import request
+from jazz_nb.userdirs import user_data_dir
 
 SERVER_DIR_ENV = "JAZZ_NB_SERVER_DIR"
 
@@ -191,11 +192,7 @@ def default_server_dir(environ: Mapping[str, str] | None = None) -> Path:
         >>> default_server_dir({"XDG_DATA_HOME": "/data"}).as_posix()
         '/data/jazz_nb/server'
     """
-    env = os.environ if environ is None else environ
-    if env.get(SERVER_DIR_ENV):
-        return Path(env[SERVER_DIR_ENV]).expanduser()
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "jazz_nb" / "server"
+    return user_data_dir("server", SERVER_DIR_ENV, environ)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,8 +17,8 @@ from jazz_nb.lens import Lens, LensGraph
 from jazz_nb.lens.cli import add_migration_commands
 from jazz_nb.lens.files import create_migration
 from jazz_nb.lens.publish import fetch_graph, publish_migration
-from jazz_nb.policy import define_permissions
 from jazz_nb.sync import connect, deploy, start_local_server
+from jazz_nb.sync.connect import allow_all
 from jazz_nb.sync.deploy import request
 from jazz_nb.sync.process import LocalServer
 
@@ -41,15 +40,6 @@ def server() -> Iterator[LocalServer]:
         yield running
 
 
-def open_rules(policy: Any) -> None:
-    for table in ("projects", "todos"):
-        rules = getattr(policy, table)
-        rules.allow_read.always()
-        rules.allow_insert.always()
-        rules.allow_update.always()
-        rules.allow_delete.always()
-
-
 def client(server: LocalServer, app: s.App, app_id: str) -> jz.Db:
     return connect(app, app_id=app_id, server_url=server.url, secret=generate_secret())
 
@@ -58,7 +48,7 @@ def test_v1_and_v2_clients_see_each_other_live(server: LocalServer, v1: s.App, v
                                                lens12: Lens) -> None:
     app_id = "lens-sync-live"
     deploy(server.url, app_id, admin_secret=ADMIN, app=v1,
-           permissions=define_permissions(v1, open_rules))
+           permissions=allow_all(v1))
     old = client(server, v1, app_id)
     old_live = old.live(v1.todos.order_by("title"))
     milk = old.insert(v1.todos, {"title": "milk"}).wait("global", timeout=10)
