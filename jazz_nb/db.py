@@ -27,11 +27,12 @@ from jazz_nb.query.results import Row, rows_from_arrow, run_arrow, to_df
 from jazz_nb.query.sql import CompileContext, Compiled, compile_query
 from jazz_nb.schema.app import App
 from jazz_nb.store.store import Store
-from jazz_nb.store.versions import MonotonicClock, RowVersion, VisibleRow, new_batch_id
+from jazz_nb.store.versions import MonotonicClock, RowState, RowVersion, VisibleRow, new_batch_id
 from jazz_nb.writes.batch import Batch, Transaction
 from jazz_nb.writes.columnar import as_records, storage_columns, uuid7_array
 from jazz_nb.writes.handle import BatchTracker, WriteHandle
-from jazz_nb.writes.writer import Operation, Writer, table_name
+from jazz_nb.writes.values import update_values
+from jazz_nb.writes.writer import Operation, Writer, row_id_of, table_name
 
 if TYPE_CHECKING:
     from jazz_nb.live import LiveQuery
@@ -97,12 +98,14 @@ class Db:
         own = self.app.schema_hash
         return "" if own == self.store.app.schema_hash else own
 
-    def current_row(self, table: str, row_id: str) -> VisibleRow | None:
-        """The visible row a write builds on; with migrations, the best entry across schema
-        versions in this view's shape (copy-on-write)."""
-        if self._shared.migrations is not None:
-            return self._shared.migrations.current(self, table, row_id)
-        return self.store.current(table, [row_id], schema_hash=self.branch_key).get(row_id)
+    def current_rows(self, table: str, row_ids: Sequence[str]) -> dict[str, VisibleRow]:
+        """The visible rows writes build on (missing ids absent), in one store read; with
+        migrations, each row's best entry across schema versions in this view's shape."""
+        migrations = self._shared.migrations
+        if migrations is not None:
+            found = {row_id: migrations.current(self, table, row_id) for row_id in row_ids}
+            return {row_id: row for row_id, row in found.items() if row is not None}
+        return self.store.current(table, row_ids, schema_hash=self.branch_key)
 
     def _check_open(self) -> None:
         if self._shared.closed:
@@ -118,10 +121,13 @@ class Db:
 
     def row_of(self, version: RowVersion) -> Row:
         """The user-facing row of a stored version."""
-        schema = self.app.table(version.table)
-        values = {name: col.type.to_python(version.data.get(name))
-                  for name, col in schema.columns.items()}
-        return Row({"id": version.row_id, **values})
+        return self.row_from(version.table, version.row_id, version.data)
+
+    def row_from(self, table: str, row_id: str, data: Mapping[str, Any]) -> Row:
+        """The user-facing row of storage-form ``data``."""
+        schema = self.app.table(table)
+        values = {name: col.type.to_python(data.get(name)) for name, col in schema.columns.items()}
+        return Row({"id": row_id, **values})
 
     def commit(self, writer: Writer, *, check_conflicts: bool = False) -> WriteHandle:
         """Apply a writer's staged versions in one store transaction and return the handle."""
@@ -132,10 +138,15 @@ class Db:
                 self._check_conflicts(versions)
             if versions:
                 store.apply(versions, fresh=writer.only_new_rows)
-            self._shared.tracker.settle(writer.batch_id, "local")
-            if versions and self._shared.sync is not None:  # upstream, via the outbox
-                self._shared.sync.push(writer.batch_id, versions, writer.state)
-        return WriteHandle(writer.batch_id, self._shared.tracker)
+            return self._committed(writer.batch_id, versions, writer.state)
+
+    def _committed(self, batch_id: str, versions: list[RowVersion], state: RowState,
+                   ) -> WriteHandle:
+        """Settle a stored batch locally, hand it to sync, and return its handle."""
+        self._shared.tracker.settle(batch_id, "local")
+        if versions and self._shared.sync is not None:  # upstream, via the outbox
+            self._shared.sync.push(batch_id, versions, state)
+        return WriteHandle(batch_id, self._shared.tracker)
 
     def _check_conflicts(self, versions: Sequence[RowVersion]) -> None:
         by_table: dict[str, list[RowVersion]] = {}
@@ -152,6 +163,27 @@ class Db:
                         f"transaction_conflict: row {version.row_id} of table {table!r} changed "
                         "since the transaction staged its write", table=table,
                         code="transaction_conflict")
+
+    def _successor(self, table: Any, row_id: Any, changes: Mapping[str, Any] | None,
+                   updated_at: int | None) -> WriteHandle | None:
+        """Update (or, with ``changes=None``, soft-delete) a row straight from its stored entry
+        when no permission or schema translation needs to see the old row first; ``None``
+        when this path does not apply or the row is missing/deleted (the general path then
+        writes or reports it)."""
+        if self.session is not None or self._shared.migrations is not None:
+            return None
+        name = table_name(table)
+        rid = row_id_of(row_id, name)
+        data = {} if changes is None else update_values(name, self.app.table(name), changes)
+        batch_id = new_batch_id()
+        with self.store.lock:
+            at = self.clock.now() if updated_at is None else int(updated_at)
+            version = self.store.write_successor(name, rid, data, batch_id=batch_id,
+                                                 author=self.author, updated_at=at,
+                                                 delete=changes is None)
+            if version is None:
+                return None
+            return self._committed(batch_id, [version], version.state)
 
     def _single(self, op: Callable[[Writer], RowVersion]) -> tuple[RowVersion, WriteHandle]:
         writer = Writer(self, new_batch_id(), "VisibleDirect")
@@ -179,6 +211,9 @@ class Db:
         Example:
             >>> # db.update(app.todos, row.id, {"done": True})
         """
+        handle = self._successor(table, row_id, changes, updated_at)
+        if handle is not None:
+            return handle
         return self._single(lambda w: w.update(table, row_id, changes, updated_at=updated_at))[1]
 
     def upsert(self, table: Any, values: Mapping[str, Any], *, id: Any,
@@ -196,6 +231,9 @@ class Db:
         Example:
             >>> # db.delete(app.todos, row.id)
         """
+        handle = self._successor(table, row_id, None, updated_at)
+        if handle is not None:
+            return handle
         return self._single(lambda w: w.delete(table, row_id, updated_at=updated_at))[1]
 
     def batch(self) -> Batch:

@@ -6,7 +6,8 @@ chunks), a ``PositionIndex`` (row id → position) and, once ``.df`` is read, a 
 A flush turns queued row ids into one change:
 
 1. candidates — changed root rows plus root rows linked to changed included rows (``deps``);
-2. re-evaluation of just those ids in DuckDB (the query compiled ``only_ids``, no window);
+2. re-evaluation of just those ids: in memory on the records the store just wrote when the
+   query is plain (``direct``), else in DuckDB (the query compiled ``only_ids``, no window);
 3. classification — removed (no longer match), added (new), updated (which columns), moved
    (a sort key changed and the row no longer fits between its neighbours);
 4. placement — new and moved rows are placed by binary search on the sort keys (``order``);
@@ -48,6 +49,7 @@ from jazz_nb.live import chunks as ch
 from jazz_nb.live import order
 from jazz_nb.live.delta import Delta
 from jazz_nb.live.deps import Dependencies
+from jazz_nb.live.direct import DirectEval
 from jazz_nb.live.frame import ChunkMirror, FrameMirror, arrow_backed
 from jazz_nb.live.keys import PositionIndex
 
@@ -160,6 +162,7 @@ class LiveQuery:
         self.timings: dict[str, float] = {}  # seconds of the last flush: compute, apply
         self._callbacks: list[Callable[[LiveQuery, Delta], Any]] = []
         self._pending: dict[str, set[str]] = {}
+        self._pending_rows: dict[str, Any] | None = {}  # root records; None = some unknown
         self._pending_count = 0
         self._pending_full = False
         self._lock = threading.Lock()
@@ -183,6 +186,7 @@ class LiveQuery:
         self._upstream = sync.subscribe(query, wait=True) if sync else None  # if online, wait
         with db.store.lock:  # no commit between the first read and listening
             self._table = self._fetch_full()
+            self._direct = DirectEval.build(db, query, self._table.schema, self._shape.keys)
             self._starts = ch.bounds(self._table.column(0))  # every column shares the layout
             self._index = PositionIndex(self._table.column("id"), self._starts)
             self._registry.add(self)
@@ -305,12 +309,13 @@ class LiveQuery:
         try:
             for _ in range(MAX_ROUNDS):
                 with self._lock:
-                    pending, full = self._pending, self._pending_full
+                    pending, full, rows = self._pending, self._pending_full, self._pending_rows
                     self._pending, self._pending_count, self._pending_full = {}, 0, False
+                    self._pending_rows = {}
                     self._event.clear()
                 if not pending and not full:
                     break
-                delta = self._run(pending, full)
+                delta = self._run(pending, full, rows)
                 if delta:
                     last = delta
                     self._notify(delta)
@@ -379,8 +384,9 @@ class LiveQuery:
         if self._closed:
             raise JazzError(f"this live query on table {self.table!r} is closed")
 
-    def _receive(self, tables: dict[str, tuple[str, ...]]) -> bool:
+    def _receive(self, changes: Any) -> bool:
         """Queue a committed change set; returns whether it concerns this query."""
+        tables: dict[str, tuple[str, ...]] = changes.tables
         relevant = {t: ids for t, ids in tables.items() if t in self._deps.tables}
         rerun = any(t in self._refresh for t in tables)
         if not relevant and not rerun:
@@ -392,8 +398,16 @@ class LiveQuery:
                 before = len(self._pending.setdefault(table, set()))
                 self._pending[table].update(ids)
                 self._pending_count += len(self._pending[table]) - before
+            root = self.query.table
+            if root in relevant and self._pending_rows is not None:
+                records = changes.rows.get(root)
+                if records is None:
+                    self._pending_rows = None
+                else:
+                    self._pending_rows.update(records)
             if self._pending_count > MAX_PENDING:
                 self._pending, self._pending_count, self._pending_full = {}, 0, True
+                self._pending_rows = {}
             self._event.set()
         return True
 
@@ -407,14 +421,15 @@ class LiveQuery:
                 log.exception("live query on %r: on_change callback %r failed", self.table,
                               callback)
 
-    def _run(self, pending: dict[str, set[str]], full: bool) -> Delta | None:
+    def _run(self, pending: dict[str, set[str]], full: bool,
+             rows: dict[str, Any] | None = None) -> Delta | None:
         try:
             start = time.perf_counter()
             if self._needs_reset:
                 delta = self._reset()
                 self.error = None
                 return delta
-            change = self._compute(pending, full)
+            change = self._compute(pending, full, rows)
             computed = time.perf_counter()
             self.timings["compute"] = computed - start
             if change is None:
@@ -479,25 +494,31 @@ class LiveQuery:
         self._public_schema = pa.schema([schema.field(n) for n in self._shape.public],
                                         metadata=schema.metadata)
 
-    def _fetch_ids(self, ids: list[str]) -> pa.Table:
+    def _fetch_ids(self, ids: list[str], rows: dict[str, Any] | None = None) -> pa.Table:
+        """The query's rows among ``ids`` (no window), in result order: evaluated on the
+        written records when all are known and the query is plain, else by DuckDB."""
+        if self._direct is not None and rows is not None and all(i in rows for i in ids):
+            return self._direct.fetch({i: rows[i] for i in ids})
         table = self.db.fetch_arrow(self._shape.only_ids, ids)
         if table.schema != self._table.schema:
             table = table.cast(self._table.schema)
         return table
 
-    def _compute(self, pending: dict[str, set[str]], full: bool) -> _Change | None:
+    def _compute(self, pending: dict[str, set[str]], full: bool,
+                 rows: dict[str, Any] | None) -> _Change | None:
         if full:
             return self._diff(self._fetch_full())
         candidates = self._deps.candidates(pending, self._table)
         if not candidates:
             return None
         if self._shape.windowed:
-            if not self._window_reached(candidates, pending):
+            if not self._window_reached(candidates, pending, rows):
                 return None
             return self._diff(self._fetch_full())
-        return self._incremental(candidates)
+        return self._incremental(candidates, rows)
 
-    def _window_reached(self, candidates: list[str], pending: dict[str, set[str]]) -> bool:
+    def _window_reached(self, candidates: list[str], pending: dict[str, set[str]],
+                        rows: dict[str, Any] | None) -> bool:
         """Whether a change can alter the window (else skip the re-query)."""
         if self._shape.offset:
             return True
@@ -506,7 +527,7 @@ class LiveQuery:
             return True
         if self.query.table not in pending:
             return False  # included rows of rows outside the window
-        fetched = self._fetch_ids(candidates)
+        fetched = self._fetch_ids(candidates, rows)
         if fetched.num_rows == 0:
             return False
         n = self._table.num_rows
@@ -518,8 +539,8 @@ class LiveQuery:
             return True
         return bool((points < n).any())
 
-    def _incremental(self, candidates: list[str]) -> _Change | None:
-        fetched = self._fetch_ids(candidates)
+    def _incremental(self, candidates: list[str], rows: dict[str, Any] | None) -> _Change | None:
+        fetched = self._fetch_ids(candidates, rows)
         cand = pa.array(candidates, type=pa.string())
         cand_slots = self._index.slots(cand)
         fetched_ids = ch.flat(fetched.column("id"))

@@ -85,13 +85,12 @@ class LiveRegistry:
 
     # -- change intake ---------------------------------------------------------------------------
     def _on_commit(self, changes: Any) -> None:
-        tables = getattr(changes, "tables", None)
-        if not tables:
+        if not getattr(changes, "tables", None):
             return
         me = threading.get_ident()
         for live in self.live_queries():
             try:
-                if not live._receive(tables):
+                if not live._receive(changes):
                     continue
                 if live.owner == me:
                     live.flush()  # a local write: visible when the write call returns

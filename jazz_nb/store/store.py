@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -311,6 +311,47 @@ class Store:
             changes.add_batches([batch_id])
             return self._publish(changes.build())
 
+    def write_successor(self, table: str, row_id: str, changes: Mapping[str, Any], *,
+                        batch_id: str, author: str, updated_at: int, delete: bool = False,
+                        ) -> RowVersion | None:
+        """Write a visible row's next version built from its stored entry, in two statements:
+        ``changes`` (user columns, storage form) applied, or a soft delete (``delete=True``).
+
+        Returns the version written, or ``None`` (nothing written) when the row is missing,
+        deleted or has concurrent tips. The local single-row ``db.update``/``db.delete`` path:
+        no read beforehand.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.apply([v])
+            >>> store.write_successor("todos", row, {"title": "y"}, batch_id="cd" * 16,
+            ...                       author="me", updated_at=2).parents
+            ('abababababababababababababababab',)
+            >>> store.current("todos", [row])[row].data
+            {'title': 'y'}
+        """
+        physical = self._table(table, "", WriteError)
+        history, visible = physical.successor_sql(tuple(changes))
+        params = {f"v{i}": value for i, value in enumerate(changes.values())}
+        params.update(row=row_id, batch=batch_id, at=updated_at, author=author,
+                      kind="soft" if delete else None)
+        with self.lock:
+            with self._transaction(), _storage_errors(physical, 1):
+                rows = self._conn.execute(history, params).fetchall()
+                if rows:
+                    self._conn.execute(visible, params)
+            if not rows:
+                return None
+            version = physical.decode_version(rows[0])
+            changed = ChangeCollector()
+            changed.add_rows(table, [row_id], {row_id: version})
+            changed.add_batches([batch_id])
+            self._publish(changed.build())
+            return version
+
     def _apply_table(self, table: PhysicalTable, versions: Sequence[RowVersion], fresh: bool,
                      changes: ChangeCollector) -> None:
         if fresh:  # new and linear: each row shows its last visible version
@@ -328,9 +369,11 @@ class Store:
         else:
             inserts, updates = list(fast.values()), []
         self._write_visible(table, _pick(new, inserts, source), _pick(new, updates, source), [])
-        merged = set(self._recompute(table, dirty))
+        merged = self._recompute(table, dirty)
+        records: dict[str, Record | None] = {row: new[i] for row, i in fast.items()}
+        records.update(merged)
         changes.add_rows(table.name, list(fast) if not merged else [
-            v.row_id for v in new if v.row_id in fast or v.row_id in merged])
+            v.row_id for v in new if v.row_id in records], _own(table, records))
         changes.add_batches([v.batch_id for v in new])
 
     def _plan(self, table: PhysicalTable, versions: Sequence[RowVersion],
@@ -415,19 +458,23 @@ class Store:
                 self._conn.execute(table.insert_visible_sql(None))
         if 0 < len(updates.records) <= SMALL:
             for record in updates.records:
-                self._conn.execute(table.update_visible_sql(False), table.update_params(record))
-        elif updates.records:
+                self._conn.execute(table.update_visible_sql(), table.update_params(record))
+        elif updates.records:  # delete + insert: DuckDB's UPDATE costs per column and row
             with self._source(SOURCE, updates.arrow(table)):
-                self._conn.execute(table.update_visible_sql(True))
+                self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN "
+                                   f"(SELECT CAST(_jz_row_id AS UUID) FROM {SOURCE})")
+                self._conn.execute(table.insert_visible_sql(None))
         for start in range(0, len(deletes), MAX_ID_PARAMS):
             chunk = deletes[start:start + MAX_ID_PARAMS]
             marks = ", ".join(["CAST(? AS UUID)"] * len(chunk))
             self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN ({marks})", chunk)
 
-    def _recompute(self, table: PhysicalTable, row_ids: list[str]) -> list[str]:
-        """Re-merge rows from their whole history; returns those whose visible entry changed."""
+    def _recompute(self, table: PhysicalTable, row_ids: list[str],
+                   ) -> dict[str, VisibleRow | None]:
+        """Re-merge rows from their whole history; returns the rows whose visible entry changed
+        (in ``row_ids`` order) with their new entry (``None``: no longer visible)."""
         if not row_ids:
-            return []
+            return {}
         histories: dict[str, list[RowVersion]] = {}
         for raw in self._select_ids(
                 lambda match: table.select_history_sql(match("_jz_row_id")), row_ids):
@@ -449,8 +496,9 @@ class Store:
             else:
                 (updates if old is not None else inserts).append(after)
         self._write_visible(table, _Rows(list(inserts)), _Rows(list(updates)), deletes)
-        changed = {*deletes, *(r.row_id for r in inserts), *(r.row_id for r in updates)}
-        return [row_id for row_id in row_ids if row_id in changed]
+        changed: dict[str, VisibleRow | None] = dict.fromkeys(deletes)
+        changed.update((r.row_id, r) for r in [*inserts, *updates])
+        return {row_id: changed[row_id] for row_id in row_ids if row_id in changed}
 
     def set_batch_state(self, batch_id: str, state: RowState, tier: int | None = None,
                         ) -> ChangeSet:
@@ -492,8 +540,8 @@ class Store:
                         rows = self._conn.execute(sql.format(h=table.history), params).fetchall()
                         if rows:
                             changes.add_batches([batch_id])
-                            changes.add_rows(table.name,
-                                             self._recompute(table, [r for (r,) in rows]))
+                            merged = self._recompute(table, [r for (r,) in rows])
+                            changes.add_rows(table.name, list(merged), _own(table, merged))
             return self._publish(changes.build())
 
     # -- reads -----------------------------------------------------------------------------------
@@ -553,6 +601,11 @@ class Store:
                        + " ORDER BY _jz_row_id")
                 out += map(table.decode_version, self._conn.execute(sql, [batch_id]).fetchall())
         return out
+
+
+def _own(table: PhysicalTable, records: dict[str, Any]) -> dict[str, Any] | None:
+    """Records for the change feed: only rows of the store's own schema version carry them."""
+    return None if table.version_hash else records
 
 
 @contextlib.contextmanager

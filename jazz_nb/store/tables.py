@@ -88,6 +88,7 @@ class PhysicalTable:
         self._user_schema = lay.user_arrow_schema(schema)
         self._source_schema = pa.schema([*_META_FIELDS, *self._user_schema])
         self._user_struct = pa.struct(list(self._user_schema))
+        self._successors: dict[tuple[str, ...], tuple[str, str]] = {}
 
     # -- DDL and SQL text ----------------------------------------------------------------------
     def create_statements(self) -> list[str]:
@@ -178,30 +179,68 @@ class PhysicalTable:
         return (head + f"SELECT CAST({SOURCE}._jz_row_id AS UUID), "
                 + ", ".join(self._visible_from_source) + f" FROM {SOURCE}")
 
-    def update_visible_sql(self, from_source: bool) -> str:
-        """Overwrite existing visible rows: one parameter row, or every row of the source.
+    def update_visible_sql(self) -> str:
+        """Overwrite one existing visible row from parameters (``update_params``).
 
         Example:
             >>> from jazz_nb import s
             >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
-            >>> t.update_visible_sql(False).endswith("WHERE id = CAST(? AS UUID)")
+            >>> t.update_visible_sql().endswith("WHERE id = CAST(? AS UUID)")
             True
         """
-        if from_source:
-            sets = zip(self._visible_targets, self._visible_from_source, strict=True)
-            return (f"UPDATE {self.visible} SET " + ", ".join(f"{t} = {e}" for t, e in sets)
-                    + f" FROM {SOURCE} WHERE {self.visible}.id = CAST({SOURCE}._jz_row_id AS UUID)")
         sets = zip(self._visible_targets, self._visible_values, strict=True)
         return (f"UPDATE {self.visible} SET " + ", ".join(f"{t} = {e}" for t, e in sets)
                 + " WHERE id = CAST(? AS UUID)")
 
+    def successor_sql(self, changed: tuple[str, ...]) -> tuple[str, str]:
+        """Two statements writing a row's next version straight from its visible entry.
+
+        The first inserts the version into history (parents = the row's frontier, the
+        ``changed`` user columns from parameters ``$v0…``, the rest copied) and returns it in
+        ``decode_version`` form; the second brings the visible entry up to date. Both take
+        ``$row, $batch, $at, $author, $kind`` (delete kind). Only a row with one tip qualifies
+        (its frontier column is NULL, so the UPDATE leaves that list column alone and DuckDB
+        updates the row in place); a missing, deleted or multi-tip row inserts nothing and the
+        caller takes the general path.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
+            >>> history, visible = t.successor_sql(("title",))
+            >>> visible.startswith('UPDATE "todos__abababababab" SET "title" = $v0')
+            True
+        """
+        cached = self._successors.get(changed)
+        if cached is not None:
+            return cached
+        types = dict(zip(self._user, self._types, strict=True))
+        params = {lay.quote(c): f"$v{i}" for i, c in enumerate(changed)}
+        values = [lay.write_expr(params[q], types[q]) if q in params else q for q in self._user]
+        meta = ["id", "CAST($batch AS UUID)", "coalesce(_jz_frontier, [_jz_batch])", "$at",
+                '"$createdBy"', '"$createdAt"', "$author", "'VisibleDirect'", "NULL", "$kind"]
+        history = (f"INSERT INTO {self.history} ({self._history_columns}) SELECT "
+                   + ", ".join([*meta, *values]) + f" FROM {self.visible} WHERE "
+                   "id = CAST($row AS UUID) AND _jz_deleted IS NULL AND _jz_frontier IS NULL "
+                   "RETURNING "
+                   + self._history_reads)
+        sets = [f"{q} = {lay.write_expr(p, types[q])}" for q, p in params.items()]
+        sets += ['"$updatedBy" = $author', '"$updatedAt" = $at', "_jz_batch = CAST($batch AS UUID)",
+                 "_jz_deleted = $kind", "_jz_tier = NULL"]  # the frontier stays NULL
+        visible = (f"UPDATE {self.visible} SET " + ", ".join(sets)
+                   + " WHERE id = CAST($row AS UUID)")
+        self._successors[changed] = (history, visible)
+        return history, visible
+
+    @cached_property
+    def _history_reads(self) -> str:
+        reads = [lay.read_expr(q, ty) for q, ty in zip(self._user, self._types, strict=True)]
+        return ("CAST(_jz_row_id AS VARCHAR), replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), "
+                "_jz_parents, _jz_updated_at, _jz_created_by, _jz_created_at, _jz_updated_by, "
+                f"_jz_state, _jz_tier, _jz_delete_kind, {', '.join(reads)}")
+
     @cached_property
     def _history_select(self) -> str:
-        reads = [lay.read_expr(q, ty) for q, ty in zip(self._user, self._types, strict=True)]
-        return ("SELECT CAST(_jz_row_id AS VARCHAR), replace(CAST(_jz_batch_id AS VARCHAR), '-', "
-                "''), _jz_parents, _jz_updated_at, _jz_created_by, _jz_created_at, "
-                "_jz_updated_by, _jz_state, _jz_tier, _jz_delete_kind, "
-                f"{', '.join(reads)} FROM {self.history}")
+        return f"SELECT {self._history_reads} FROM {self.history}"
 
     @cached_property
     def _visible_select(self) -> str:
@@ -270,7 +309,7 @@ class PhysicalTable:
         return out
 
     def update_params(self, record: Record) -> list[Any]:
-        """Parameters of ``update_visible_sql(False)`` for one record.
+        """Parameters of ``update_visible_sql()`` for one record.
 
         Example:
             >>> from jazz_nb import s

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -37,7 +37,8 @@ def table_name(table: Any) -> str:
     raise WriteError(f"expected a table handle such as app.todos, got {type(table).__name__}")
 
 
-def _row_id(value: Any, table: str) -> str:
+def row_id_of(value: Any, table: str) -> str:
+    """A row id in canonical text form, or a ``WriteError`` naming the table."""
     try:
         return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
     except ValueError:
@@ -53,17 +54,26 @@ class Writer:
         self.batch_id = batch_id
         self.state = state
         self.staged: dict[tuple[str, str], RowVersion] = {}
+        self.known: dict[tuple[str, str], VisibleRow | None] = {}  # prefetched store rows
         self.only_new_rows = True  # every version is an insert under a freshly generated id
 
     # -- reading what a write builds on -------------------------------------------------------
     def current(self, table: str, row_id: str) -> VisibleRow | None:
         """The row as this batch sees it: its own staged version, else the store's."""
-        staged = self.staged.get((table, row_id))
+        key = (table, row_id)
+        staged = self.staged.get(key)
         if staged is not None:
             return VisibleRow(table, row_id, staged.data, staged.created_by, staged.created_at,
                               staged.updated_by, staged.updated_at, staged.batch_id,
                               (staged.batch_id,), staged.delete_kind)
-        return self.db.current_row(table, row_id)
+        if key in self.known:
+            return self.known[key]
+        return self.db.current_rows(table, [row_id]).get(row_id)
+
+    def prefetch(self, table: str, row_ids: Collection[str]) -> None:
+        """Read the store rows of ``row_ids`` in one go for the writes about to be staged."""
+        found = self.db.current_rows(table, list(row_ids))
+        self.known.update(((table, row_id), found.get(row_id)) for row_id in row_ids)
 
     def _stage(self, version: RowVersion, base: VisibleRow | None) -> RowVersion:
         key = (version.table, version.row_id)
@@ -95,7 +105,7 @@ class Writer:
         if id is None:
             row_id = new_row_id()
         else:
-            row_id = _row_id(id, name)
+            row_id = row_id_of(id, name)
             self.only_new_rows = False
             existing = self.current(name, row_id)
             if existing is not None:
@@ -116,9 +126,13 @@ class Writer:
                updated_at: int | None = None) -> RowVersion:
         """Stage a new version: the current row with ``changes`` applied."""
         name = table_name(table)
-        row_id = _row_id(row_id, name)
-        self.only_new_rows = False
         changed = update_values(name, self.db.app.table(name), changes)
+        return self.update_stored(name, row_id_of(row_id, name), changed, updated_at=updated_at)
+
+    def update_stored(self, name: str, row_id: str, changed: dict[str, Any], *,
+                      updated_at: int | None = None) -> RowVersion:
+        """``update`` with changes already checked and in storage form (``update_values``)."""
+        self.only_new_rows = False
         base = self._existing(name, row_id)
         data = {**base.data, **changed}
         self.db.authorize("update", name, base, data, row_id)
@@ -128,7 +142,7 @@ class Writer:
                updated_at: int | None = None) -> RowVersion:
         """Update the row ``id`` if it is visible, else insert it with that id."""
         name = table_name(table)
-        row_id = _row_id(id, name)
+        row_id = row_id_of(id, name)
         base = self.current(name, row_id)
         if base is not None and not base.is_deleted:
             return self.update(name, row_id, values, updated_at=updated_at)
@@ -137,7 +151,7 @@ class Writer:
     def delete(self, table: Any, row_id: Any, *, updated_at: int | None = None) -> RowVersion:
         """Stage a soft delete (the body is kept in history)."""
         name = table_name(table)
-        row_id = _row_id(row_id, name)
+        row_id = row_id_of(row_id, name)
         self.only_new_rows = False
         base = self._existing(name, row_id)
         self.db.authorize("delete", name, base, None, row_id)
