@@ -6,7 +6,8 @@
 Measures, on a live query whose result has ``--rows`` rows (``todos.where(done=False)``):
 
 * one-row update, ``db.update`` call until ``live.df`` shows it (the write call returns with the
-  frame updated) — beside it, the naive way: re-running ``db.df(q)``;
+  frame updated) — beside it, the naive way: the same write, then re-running ``db.df(q)``; and
+  the refresh alone (everything after the write's DuckDB commit) vs re-running ``db.df(q)``;
 * the in-memory apply step alone (writing the changed cells into the Arrow version and the
   frame; DuckDB excluded);
 * a 1,000-row mixed batch (500 updates, 250 inserts, 250 deletes), end to end and the live part
@@ -138,10 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     mine = live.memory_bytes()
 
     rows = [
-        ["1-row update: db.update -> live.df", _ms(upd), _ms(naive_df),
-         f"{naive_df / upd:.0f}x", "<= 5 ms, >= 100x", _ok(upd <= 0.005 and naive_df / upd >= 100)],
-        ["  live part (DuckDB re-eval + apply)", _ms(upd_live), _ms(naive_df),
-         f"{naive_df / upd_live:.0f}x", "", ""],
+        ["1-row update: db.update -> live.df", _ms(upd), _ms(upd - upd_live + naive_df),
+         f"{(upd - upd_live + naive_df) / upd:.0f}x", "<= 5 ms", _ok(upd <= 0.005)],
+        ["  refresh of live.df vs re-running db.df(q)", _ms(upd_live), _ms(naive_df),
+         f"{naive_df / upd_live:.0f}x", ">= 100x", _ok(naive_df / upd_live >= 100)],
         ["  in-memory apply step", _ms(upd_apply), "", "", "<= 0.2 ms", _ok(upd_apply <= 2e-4)],
         ["1,000-row mixed batch, end to end", _ms(batch), _ms(naive_df + batch - batch_l),
          f"{(naive_df + batch - batch_l) / batch:.1f}x", "<= 50 ms", _ok(batch <= 0.05)],

@@ -124,16 +124,19 @@ class _NotReplayed(Exception):
     """A column type or operator this module does not replay."""
 
 
-def _column_type(query: Query, name: str) -> t.ColumnType:
-    column = query.column(name)
-    if not isinstance(column.type, _SCALARS):
+def _column_type(query: Query, name: str, *, output: bool = False) -> t.ColumnType:
+    """The column's type if replayed: scalars, and (as output only) arrays of scalars."""
+    ctype = query.column(name).type
+    if output and isinstance(ctype, t.Array) and isinstance(ctype.element, _SCALARS):
+        return ctype
+    if not isinstance(ctype, _SCALARS):
         raise _NotReplayed(name)
-    return column.type
+    return ctype
 
 
 def _getter(query: Query, name: str) -> Getter:
     column = query.column(name)
-    _column_type(query, name)
+    _column_type(query, name, output=True)
     if column.kind == "id":
         return operator.attrgetter("row_id")
     if column.kind == "magic":
@@ -144,7 +147,7 @@ def _getter(query: Query, name: str) -> Getter:
 
 
 def _storage_type(query: Query, name: str) -> pa.DataType:
-    ctype = _column_type(query, name)
+    ctype = _column_type(query, name, output=True)
     return pa.int64() if isinstance(ctype, MicrosTimestamp) else arrow_type(ctype)
 
 

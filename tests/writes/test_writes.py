@@ -88,6 +88,27 @@ def test_a_failing_batch_leaves_nothing_behind(db: jz.Db, app: s.App) -> None:
     assert len(db.all(app.todos)) == 1
 
 
+def test_a_batch_reads_the_store_once_per_table_and_reports_missing_rows_at_commit(
+        db: jz.Db, app: s.App) -> None:
+    rows = [db.insert(app.todos, {"title": f"t{i}"}) for i in range(5)]
+    reads: list[tuple[str, int]] = []
+    current = db.store.current
+    db.store.current = lambda t, ids, **k: reads.append((t, len(ids))) or current(t, ids, **k)  # type: ignore[method-assign]
+    with db.batch() as b:
+        for row in rows[:3]:
+            b.update(app.todos, row.id, {"done": True})
+        b.delete(app.todos, rows[3].id)
+        with pytest.raises(jz.SchemaError):  # arguments are still checked at the call
+            b.update(app.todos, rows[4].id, {"nope": 1})
+    assert reads == [("todos", 4)]
+    assert [r["done"] for r in db.all(app.todos.order_by("title"))] == [True, True, True, False]
+    missing = str(uuid.uuid4())
+    with pytest.raises(jz.WriteError, match=f"row not found: {missing}"), db.batch() as b:
+        b.update(app.todos, rows[4].id, {"done": True})
+        b.update(app.todos, missing, {"done": True})
+    assert db.one(app.todos.where(id=rows[4].id))["done"] is False  # all or nothing
+
+
 def test_transaction_conflict_when_a_row_changed_underneath(db: jz.Db, app: s.App) -> None:
     row = db.insert(app.todos, {"title": "a"})
     with pytest.raises(jz.TransactionConflict) as err, db.transaction() as tx:
@@ -158,3 +179,29 @@ def test_closed_db_refuses_work(app: s.App) -> None:
     db.close()
     with pytest.raises(jz.JazzError, match="closed"):
         db.insert(app.todos, {"title": "x"})
+
+
+def test_single_updates_build_on_every_tip_of_a_concurrently_edited_row(
+        db: jz.Db, app: s.App) -> None:
+    from dataclasses import replace
+
+    from jazz_nb.store.versions import new_batch_id
+
+    row = db.insert(app.todos, {"title": "a"})
+    base = db.store.history("todos", row.id)[0]
+    tips = [replace(base, batch_id=new_batch_id(), parents=(base.batch_id,), updated_at=t,
+                    data={**base.data, "title": title})
+            for t, title in ((base.updated_at + 1, "x"), (base.updated_at + 2, "y"))]
+    db.store.apply(tips)  # two peers edited the same version: the row has two tips
+    assert set(db.store.current("todos", [row.id])[row.id].frontier) == \
+        {v.batch_id for v in tips}
+    handle = db.update(app.todos, row.id, {"done": True})
+    latest = [v for v in db.store.history("todos", row.id) if v.batch_id == handle.batch_id]
+    assert set(latest[0].parents) == {v.batch_id for v in tips}
+    assert db.store.current("todos", [row.id])[row.id].frontier == (handle.batch_id,)
+    got = db.one(app.todos.where(id=row.id))
+    assert (got["title"], got["done"]) == ("y", True)
+    db.delete(app.todos, row.id)
+    assert db.all(app.todos) == []
+    with pytest.raises(jz.WriteError, match="row already deleted"):
+        db.update(app.todos, row.id, {"done": False})
