@@ -2,11 +2,12 @@
 
 Small segments become ``RowVersion``s and go through ``store.apply`` (``fresh=True`` for
 segments the server marks fresh: rows it just created, which extend nothing here). Large ones
-(an initial fill, a re-subscription) are classified in DuckDB first: versions already stored
-are dropped; versions of rows never seen here that are their row's only, parentless version (a
-fill's common case) are inserted straight from Arrow with the store's own statements; the rest
-go through ``store.apply`` (which merges). Either way the store publishes a ``ChangeSet``, so
-live queries follow.
+(an initial fill, a re-subscription) whose versions are all parentless first versions of rows
+this store has none of (one semi-join checks) are inserted straight from Arrow with the
+store's own statements; others are classified in DuckDB first: versions already stored are
+dropped, versions of rows never seen here that are their row's only, parentless version are
+inserted straight from Arrow, and the rest go through ``store.apply`` (which merges). Either
+way the store publishes a ``ChangeSet``, so live queries follow.
 
 Uses the store's internal ``_table``/``_transaction``/``_publish`` (a candidate for a public
 ``Store.apply_arrow``).
@@ -82,15 +83,26 @@ def _physical(store: Store, segment: Segment) -> PhysicalTable:
 
 
 def _all_new(store: Store, table: PhysicalTable, rows: pa.Table) -> bool:
-    """Whether ``table`` is empty and every version is a parentless, visible first version
-    (duplicate row ids are caught by ``_insert_new``'s constraint)."""
+    """Whether every version is a parentless, visible first version of a row this store has
+    never seen (an initial fill; duplicate row ids are caught by ``_insert_new``'s constraint).
+    """
     states = pc.unique(rows.column("_jz_state")).to_pylist()
     if not set(states) <= {"VisibleDirect", "VisibleTransactional"} or pc.max(
             pc.list_value_length(rows.column("_jz_parents"))).as_py():
         return False
     with store.lock:
-        return store.conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table.history} "
-                                  "LIMIT 1)").fetchall() == [(0,)]
+        conn = store.conn
+        if conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table.history} LIMIT 1)"
+                        ).fetchall() == [(0,)]:
+            return True
+        conn.register(_INCOMING, rows.select(["_jz_row_id"]))
+        try:  # a semi-join: much cheaper than classifying every version
+            return conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {table.history} WHERE _jz_row_id IN "
+                f"(SELECT CAST(_jz_row_id AS UUID) FROM {_INCOMING}) LIMIT 1)").fetchall() \
+                == [(0,)]
+        finally:
+            conn.unregister(_INCOMING)
 
 
 def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
@@ -111,7 +123,7 @@ def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
         except duckdb.ConstraintException:  # a duplicate delivery: merge instead
             return False
         ids = tuple(rows.column("_jz_row_id").to_pylist())
-        batches = tuple(dict.fromkeys(rows.column("_jz_batch_id").to_pylist()))
+        batches = tuple(pc.unique(rows.column("_jz_batch_id")).to_pylist())
         store._publish(ChangeSet({segment.table: ids}, batches))
     return True
 
@@ -121,7 +133,7 @@ def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:
     table = _physical(store, segment)
     rows = segment.rows
     if _all_new(store, table, rows) and _insert_new(store, segment, rows):
-        return []  # a fill into an empty table: no classification needed
+        return []  # rows new here (an initial fill): no classification needed
     indexed = rows.append_column("_jz_i", pa.array(np.arange(rows.num_rows), pa.int64()))
     sql = f"""
         WITH inc AS (SELECT _jz_i, CAST(_jz_row_id AS UUID) AS r, CAST(_jz_batch_id AS UUID) AS b,

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from jazz_nb.live.deps import Dependencies, include_nodes
 from jazz_nb.policy.context import PolicyContext
+from jazz_nb.query.sql import Compiled
 from jazz_nb.schema.app import App
 from jazz_nb.store import layout
 from jazz_nb.sync.frames import META, wire_schema
@@ -70,6 +71,12 @@ class Group:
     def full_scope(self) -> Scope:
         """Every row in scope now (runs the whole query)."""
         return self._scope(self.db.fetch_arrow(self.full))
+
+    def fill_scope(self) -> dict[str, pa.Array | Compiled]:
+        """What a new subscriber gets: ``full_scope()``, or for a query without includes the
+        query itself (``history_arrow`` reads the histories in the same statement).
+        """
+        return dict(self.full_scope()) if self.nodes else {self.query.table: self.full}
 
     def needs_full(self, changed: Iterable[str]) -> bool:
         """Whether a change of ``changed`` tables needs a full re-run (window, policies)."""
@@ -118,8 +125,11 @@ def group_key(schema_hash: str, sql: str, params: Mapping[str, Any]) -> str:
     return f"{schema_hash}\n{sql}\n{json.dumps(params, sort_keys=True, default=str)}"
 
 
-def history_arrow(store: Store, app: App, table: str, ids: pa.Array) -> pa.Table:
+def history_arrow(store: Store, app: App, table: str, ids: pa.Array | Compiled) -> pa.Table:
     """Every stored version of rows ``ids`` of ``table`` (schema ``app``), in wire form.
+    ``ids`` is an array of row ids, or a compiled query whose ``id`` column lists them (read
+    in the same statement: no round trip of the ids through Arrow). Versions come in no
+    particular order.
 
     Example:
         >>> # history_arrow(server_store, app, "todos", pa.array([row_id]))
@@ -128,25 +138,30 @@ def history_arrow(store: Store, app: App, table: str, ids: pa.Array) -> pa.Table
     history = layout.quote(layout.history_table(table, app.schema_hash))
     user = [f"{layout.read_expr(f'h.{layout.quote(n)}', c.type)} AS {layout.quote(n)}"
             for n, c in schema.columns.items()]
+    source = f"(SELECT id FROM ({ids.sql}) AS q)" if isinstance(ids, Compiled) else IDS
     sql = ("SELECT CAST(h._jz_row_id AS VARCHAR) AS _jz_row_id, "
            "replace(CAST(h._jz_batch_id AS VARCHAR), '-', '') AS _jz_batch_id, "
            "CAST(h._jz_parents AS VARCHAR[]) AS _jz_parents, "
            + ", ".join(f"h.{f.name}" for f in list(META)[3:])
            + "".join(", " + u for u in user)
-           + f" FROM {history} AS h WHERE h._jz_row_id IN "
-           f"(SELECT CAST(id AS UUID) FROM {IDS}) ORDER BY h._jz_row_id, h._jz_updated_at")
+           + f" FROM {history} AS h WHERE h._jz_row_id IN (SELECT CAST(id AS UUID) FROM {source})")
     with store.lock:
         conn = store.conn
-        conn.register(IDS, pa.table({"id": ids.cast(pa.string())}))
-        try:
-            relation = conn.sql(sql)
-            fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-            result = fetch()
-        finally:
-            conn.unregister(IDS)
+        if isinstance(ids, Compiled):
+            result = _fetch(conn.sql(sql, params=ids.params))
+        else:
+            conn.register(IDS, pa.table({"id": ids.cast(pa.string())}))
+            try:
+                result = _fetch(conn.sql(sql))
+            finally:
+                conn.unregister(IDS)
     parents = result.column("_jz_parents").combine_chunks()
     dashless = pc.replace_substring(parents.flatten(), "-", "")  # public batch id form
     parents = pa.ListArray.from_arrays(parents.offsets, dashless)
     result = result.set_column(2, "_jz_parents", parents)
     return result.cast(wire_schema(schema))
 
+
+def _fetch(relation: Any) -> pa.Table:
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table  # duckdb<1.4
+    return fetch()

@@ -41,6 +41,7 @@ from jazz_nb.policy.bundle import Permissions
 from jazz_nb.policy.check import check_write
 from jazz_nb.policy.rows import StoreRows
 from jazz_nb.query.builder import Query
+from jazz_nb.query.sql import Compiled
 from jazz_nb.schema.app import App
 from jazz_nb.store import layout
 from jazz_nb.store.store import Store
@@ -85,6 +86,10 @@ class Work:
 
 class Rejected(JazzError):
     """A batch's fate is rejection with ``code``."""
+
+
+class _NotNew(Exception):
+    """A version taken for a new row's first was not: redo the run with look-ups."""
 
 
 Accepted = tuple[Peer, dict[str, Any], list[RowVersion]]
@@ -239,7 +244,7 @@ class AppState:
         group = self.groups.setdefault(group.key, group)
         group.members.add((peer.id, sub_id))
         peer.subs[sub_id] = group
-        out = [(peer.id, frame) for frame in self._frames(db.app, group.full_scope())]
+        out = [(peer.id, frame) for frame in self._frames(db.app, group.fill_scope())]
         return [*out, (peer.id, encode({"type": "settled", "id": sub_id, "tier": "global"}))]
 
     def _drop(self, peer: Peer, sub_id: int) -> None:
@@ -249,18 +254,30 @@ class AppState:
             if not group.members:
                 self.groups.pop(group.key, None)
 
-    def _frames(self, app: App, scope: Scope) -> list[bytes]:
-        """Row frames with the whole history of every row in ``scope``."""
+    def _frames(self, app: App, scope: Mapping[str, pa.Array | Compiled]) -> list[bytes]:
+        """Row frames with the whole history of every row in ``scope`` (row ids, or a query
+        listing them, per table)."""
         assert self.store is not None and self.migrations is not None
         stored = self.migrations.stored_tables(app)  # every schema version the rows live on
         segments = [Segment(name, h, history_arrow(self.store, self.catalogue.apps[h], name, ids))
-                    for table, ids in scope.items() if len(ids) for h, name in stored[table]]
+                    for table, ids in scope.items() if isinstance(ids, Compiled) or len(ids)
+                    for h, name in stored[table]]
         segments = [s for s in segments if s.rows.num_rows]
         return [encode_frame({"type": "rows"}, part)
                 for part in split_segments(segments, self.max_frame_bytes)]
 
     # -- writes ----------------------------------------------------------------------------------
     def _writes(self, run: list[Work]) -> list[Output]:
+        """Check and apply a run of batches. Versions that look like new rows (no parents, not
+        deletes, one schema version of their table) are first taken to be new without a
+        look-up: the store's keys refuse them if they were not, and the run is redone with
+        look-ups (nothing was stored or recorded by the first attempt)."""
+        try:
+            return self._write_run(run, presume_new=True)
+        except _NotNew:
+            return self._write_run(run, presume_new=False)
+
+    def _write_run(self, run: list[Work], presume_new: bool) -> list[Output]:
         store = self.store
         if store is None:  # frames were checked against the catalogue, so this cannot happen
             return []
@@ -269,13 +286,16 @@ class AppState:
         decoded = {h["batch_id"]: [v for s in segs for v in segment_versions(
             s, self.catalogue.apps[s.schema_hash].table(s.table), store.app.schema_hash)]
             for _, h, segs in batches}
-        olds = self._olds(v for vs in decoded.values() for v in vs)
+        guessed = {id(v) for vs in decoded.values() for v in vs
+                   if presume_new and self._looks_new(v)}
+        olds = self._olds(v for vs in decoded.values() for v in vs if id(v) not in guessed)
         overlay: dict[RowKey, VisibleRow] = {}
 
         def old_of(key: RowKey) -> VisibleRow | None:
             return overlay[key] if key in overlay else olds.get(key)
 
         fates: list[Output] = []
+        rejected: list[tuple[str, Rejected]] = []
         accepted: list[Accepted] = []
         linear = True  # every version extends its row's frontier: a fast store.apply
         for peer, header, _ in batches:
@@ -286,7 +306,11 @@ class AppState:
             try:
                 versions = self._check(peer, header, decoded[batch_id], old_of)
             except Rejected as err:
-                fates.append((peer.id, encode(self._reject(batch_id, err))))
+                if any(id(v) in guessed for v in decoded[batch_id]):
+                    raise _NotNew() from None  # judged on a guess: judge it on the store
+                rejected.append((batch_id, err))
+                fates.append((peer.id, encode(_rejection(batch_id, err.code or
+                                                         "permission_denied", str(err)))))
                 continue
             for v in versions:
                 old = old_of(_key(v))
@@ -294,10 +318,20 @@ class AppState:
                 overlay[_key(v)] = _as_visible(v)
             accepted.append((peer, header, versions))
         before = self._scopes_before(accepted, olds)
-        accepted, failed = self._apply(accepted, linear)
+        accepted, failed = self._apply(accepted, linear, bool(guessed))
+        self._record(rejected)
         fates += failed
         fates += [(peer.id, encode(_fate(h))) for peer, h, _ in accepted]
         return fates + self._fanout(accepted, olds, before)
+
+    def _looks_new(self, v: RowVersion) -> bool:
+        """Whether a version looks like a new row's first: no parents, not a delete, and its
+        table lives in one schema version only (else the row may exist in another)."""
+        assert self.migrations is not None and self.store is not None
+        if v.parents or v.delete_kind is not None:
+            return False
+        app = self.catalogue.apps[v.schema_hash or self.store.app.schema_hash]
+        return len(self.migrations.stored_tables(app).get(v.table, ())) < 2
 
     def _known(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Fates of replayed batches already decided (stored rows, or a recorded rejection)."""
@@ -397,16 +431,24 @@ class AppState:
         except PolicyDenied as err:
             raise Rejected(str(err), code=err.code or "permission_denied") from None
 
-    def _reject(self, batch_id: str, err: Rejected) -> dict[str, Any]:
-        code = err.code or "permission_denied"
+    def _record(self, rejected: Sequence[tuple[str, Rejected]]) -> None:
+        """Remember rejections, so a replay of the batch gets the same fate."""
         assert self.store is not None
-        self.store.execute(f"INSERT INTO {FATES} VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                           [batch_id, code, str(err)])
-        return _rejection(batch_id, code, str(err))
+        if rejected:
+            self.store.execute(
+                f"INSERT INTO {FATES} SELECT * FROM (SELECT unnest(?) AS b, unnest(?) AS c, "
+                "unnest(?) AS r) ON CONFLICT DO NOTHING",
+                [[b for b, _ in rejected], [e.code or "permission_denied" for _, e in rejected],
+                 [str(e) for _, e in rejected]])
 
-    def _apply(self, accepted: list[Accepted], linear: bool,
+    def _reject(self, batch_id: str, err: Rejected) -> dict[str, Any]:
+        self._record([(batch_id, err)])
+        return _rejection(batch_id, err.code or "permission_denied", str(err))
+
+    def _apply(self, accepted: list[Accepted], linear: bool, presumed: bool,
                ) -> tuple[list[Accepted], list[Output]]:
-        """Apply accepted batches in one transaction (one by one if that fails)."""
+        """Apply accepted batches in one transaction (one by one if that fails; ``_NotNew``
+        if some versions were only ``presumed`` new)."""
         assert self.store is not None
         if not accepted:
             return [], []
@@ -414,6 +456,8 @@ class AppState:
             self.store.apply([v for _, _, vs in accepted for v in vs], fresh=linear)
             return accepted, []
         except WriteError:
+            if presumed:
+                raise _NotNew() from None
             log.info("applying %d batches together failed; applying one by one", len(accepted))
         kept, failed = [], []
         for peer, header, versions in accepted:

@@ -22,7 +22,7 @@ from jazz_nb.sync import connect, deploy, start_local_server
 from jazz_nb.sync.bulk import apply_segments
 from jazz_nb.sync.frames import decode_frame, encode_frame, segment_versions, versions_segments
 from jazz_nb.sync.process import LocalServer
-from tests.sync.conftest import ADMIN, open_rules
+from tests.sync.conftest import ADMIN, creator_rules, open_rules
 from tests.sync.proxy import Proxy
 
 pytestmark = pytest.mark.slow
@@ -281,3 +281,30 @@ def test_replayed_batches_are_idempotent(server, open_app, app_id, clients):
             assert (fate["batch_id"], fate["kind"]) == (batch, "durableDirect")
     live.wait_for(lambda lq: lq.ids == [version.row_id], timeout=10)
     assert len(observer.store.history("todos", version.row_id)) == 1
+
+
+def test_a_parentless_version_of_an_existing_row_is_judged_as_an_update(server, app, app_id,
+                                                                         clients):
+    """The server takes parentless versions for new rows without a look-up; one that
+    overwrites a stored row must still be judged as an update of that row."""
+    deploy(server.url, app_id, admin_secret=ADMIN, app=app,
+           permissions=define_permissions(app, creator_rules))
+    alice_secret = generate_secret()
+    row = clients(secret=alice_secret).insert(app.todos, {"title": "alice's"})
+    row.wait("global", timeout=10)
+    secret = generate_secret()
+    mallory = user_id(secret)
+    data = {"title": "mallory's", "done": False, "priority": None, "project_id": None}
+    batch = new_batch_id()
+    stolen = RowVersion("todos", row.id, batch, (), 2, mallory, 2, mallory, data)
+    fresh = RowVersion("todos", new_row_id(), batch, (), 2, mallory, 2, mallory, data)
+    frame = encode_frame({"type": "batch", "batch_id": batch, "mode": "direct"},
+                         versions_segments([fresh, stolen], app.schema_hash,
+                                           {app.schema_hash: app}))
+    with raw(server, app_id, app, {"token": mint_token(secret, app_id)}) as ws:
+        ws.send(frame)
+        fate = next_json(ws)
+    assert (fate["batch_id"], fate["kind"], fate["code"]) == (batch, "rejected",
+                                                              "permission_denied"), fate
+    fresh_alice = clients(secret=alice_secret)  # the server's rows, as alice reads them
+    assert [r["title"] for r in fresh_alice.all(app.todos, tier="edge")] == ["alice's"]
