@@ -53,6 +53,7 @@ Auth = Callable[[], dict[str, Any]]
 HANDSHAKE_SECONDS = 10.0
 FIRST_ROWS_SECONDS = 30.0  # how long a new live query waits for its first rows
 MAX_INBOX_BYTES = 512 * 1024 * 1024  # apply at once past this many buffered bytes
+CONFIRM_DELAY = 0.25  # seconds: confirmations are recorded in the store in bursts
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -340,6 +341,7 @@ class SyncClient:
                 self._wake.clear()  # writes wake us too; only close() cuts the wait short
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), left)
+        self._mark_confirmed()
         self._changed("offline")
 
     async def _session(self, ws: ClientConnection) -> bool:
@@ -488,17 +490,20 @@ class SyncClient:
         elif msg["kind"] in ("durableDirect", "acceptedTransaction"):
             self.outbox.discard(batch_id)
             self.tracker.settle(batch_id, msg.get("tier", "global"))
-            self._confirmed.append(batch_id)
-            if len(self._confirmed) == 1:  # marked in the store once this burst is handled
-                self._loop.call_soon(self._mark_confirmed)
-            elif len(self._confirmed) >= 1000:
-                self._mark_confirmed()
+            if self.outbox.durable:  # recorded a moment later, many at once: replaying a
+                self._confirmed.append(batch_id)  # batch whose record was lost is harmless
+                if len(self._confirmed) == 1:
+                    self._loop.call_later(CONFIRM_DELAY, self._mark_confirmed)
+                elif len(self._confirmed) >= 1000:
+                    self._mark_confirmed()
         if self._conn is not None:
             self._conn.sent.discard(batch_id)
         self._changed()
 
     def _mark_confirmed(self) -> None:
         confirmed, self._confirmed = self._confirmed, []
+        if not confirmed:
+            return
         try:
             self.outbox.mark_confirmed(confirmed)
         except Exception:  # the store closed under us: the batches are simply replayed

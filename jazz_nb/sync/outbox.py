@@ -6,7 +6,9 @@ whatever the size of the store). So the durable outbox is "visible versions whos
 and whose batch is not confirmed" — rebuilt from the store when a client starts (a file-backed
 store's unsent writes survive restarts) and replayed; the server recognises batches it already
 has, so replays are idempotent. At start the recorded confirmations are also folded into the
-history's ``_jz_tier`` and the table is emptied.
+history's ``_jz_tier`` and the table is emptied. Confirmations are recorded only for a
+file-backed store (an in-memory outbox dies with its process) and in bursts, off the path of
+the acknowledgement: a confirmation lost in a crash only means one idempotent replay.
 
 Example:
     >>> import jazz_nb as jz
@@ -75,6 +77,12 @@ class Outbox:
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    @property
+    def durable(self) -> bool:
+        """Whether the outbox outlives the process (its store is a file): only then are
+        confirmations recorded, so a restart does not replay confirmed batches."""
+        return self.store.path is not None
 
     def _tables(self) -> list[tuple[str, str]]:
         return [(layout.quote(layout.history_table(t, self.app.schema_hash)),
