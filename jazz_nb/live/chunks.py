@@ -3,8 +3,10 @@
 A live result's Arrow table is immutable: a change makes a *new* table. To make that cheap, each
 column is split into chunks of about ``CHUNK_ROWS`` rows; a cell update rebuilds only the chunks
 it touches, and inserts, deletes and moves are expressed as a splice plan (a list of pieces,
-each a run of old rows or of new rows) that re-uses zero-copy slices of the old chunks. Runs of
-small chunks left by many splices are merged back into full ones.
+each a run of old rows or of new rows) that re-uses zero-copy slices of the old chunks; cell
+updates of the same change are written while the touched chunks are rebuilt, not after. Runs of
+small chunks left by many splices are merged back into full ones; the chunk layout depends only
+on the plan, so every column of a table keeps the same one.
 
 Example:
     >>> import pyarrow as pa
@@ -58,26 +60,6 @@ def _bounds(col: pa.ChunkedArray) -> list[int]:
 def bounds(col: pa.ChunkedArray) -> np.ndarray:
     """Start row of every chunk, plus the total (pass it on to skip recomputing it)."""
     return np.asarray(_bounds(col), dtype=np.int64)
-
-
-def _slices(col: pa.ChunkedArray, bounds: list[int], start: int, stop: int,
-            old: bool = True) -> list[tuple[pa.Array, bool]]:
-    """Zero-copy slices of the chunks covering rows ``start:stop`` (flagged when a slice is a
-    whole chunk of the old column)."""
-    out = []
-    i = max(bisect.bisect_right(bounds, start) - 1, 0)
-    while start < stop:
-        while bounds[i + 1] <= start:
-            i += 1
-        lo = start - bounds[i]
-        take = min(stop, bounds[i + 1]) - start
-        chunk = col.chunk(i)
-        if lo == 0 and take == len(chunk):
-            out.append((chunk, old))
-        else:
-            out.append((chunk.slice(lo, take), False))
-        start += take
-    return out
 
 
 def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int],
@@ -138,53 +120,123 @@ def rechunk(col: pa.ChunkedArray | pa.Array, rows: int | None = None) -> pa.Chun
     return pa.chunked_array([col.slice(i, rows) for i in range(0, n, rows)], type=col.type)
 
 
-def compact(pieces: list[tuple[pa.Array, bool]], rows: int | None = None) -> list[pa.Array]:
-    """Chunks from spliced ``(array, whole)`` pieces: whole old chunks are kept (shared with
-    the previous version); runs of slices and new rows are merged into chunks of at least
-    ``rows`` rows, so a column keeps about ``n / rows`` chunks however many splices it saw.
-    """
-    rows = rows or CHUNK_ROWS
+class Run(NamedTuple):
+    """Rows ``start:stop`` of chunk ``chunk`` of a source (``OLD`` or ``NEW``)."""
+
+    source: int
+    chunk: int
+    start: int
+    stop: int
+    whole: bool  # the whole chunk of the old column
+
+
+def _runs(plan: Sequence[Piece], bounds: Sequence[list[int]]) -> list[Run]:
+    """The plan as runs within single source chunks."""
+    out = []
+    for source, start, stop in plan:
+        b = bounds[source]
+        i = max(bisect.bisect_right(b, start) - 1, 0)
+        while start < stop:
+            while b[i + 1] <= start:
+                i += 1
+            lo, hi = start - b[i], min(stop, b[i + 1]) - b[i]
+            out.append(Run(source, i, lo, hi, source == OLD and hi - lo == b[i + 1] - b[i]))
+            start += hi - lo
+    return out
+
+
+def _groups(runs: list[Run], rows: int) -> list[list[Run]]:
+    """Runs grouped into output chunks: whole old chunks stay alone (shared with the previous
+    version); runs of slices and new rows are merged into chunks of at least ``rows`` rows, so
+    a column keeps about ``n / rows`` chunks however many splices it saw."""
     small = max(rows // 4, 1)
-    out: list[pa.Array] = []
-    run: list[pa.Array] = []
-    run_rows = 0
-
-    def close() -> None:
-        nonlocal run, run_rows
-        if len(run) == 1:
-            out.append(run[0])
-        elif run:
-            out.append(pa.concat_arrays(run))
-        run, run_rows = [], 0
-
-    for chunk, whole in pieces:
-        if len(chunk) == 0:
+    out: list[list[Run]] = []
+    group: list[Run] = []
+    size = 0
+    for run in runs:
+        if run.whole and run.stop - run.start >= small:
+            if group:
+                out.append(group)
+            out.append([run])
+            group, size = [], 0
             continue
-        if whole and len(chunk) >= small:
-            close()
-            out.append(chunk)
-            continue
-        run.append(chunk)
-        run_rows += len(chunk)
-        if run_rows >= rows:
-            close()
-    close()
+        group.append(run)
+        size += run.stop - run.start
+        if size >= rows:
+            out.append(group)
+            group, size = [], 0
+    if group:
+        out.append(group)
     return out
 
 
 def splice(col: pa.ChunkedArray, plan: Sequence[Piece], new: pa.ChunkedArray,
-           rows: int | None = None) -> pa.ChunkedArray:
-    """The column laid out by ``plan`` (pieces of ``col`` and of ``new``), sharing chunks."""
+           rows: int | None = None, cells: tuple[np.ndarray, pa.Array] | None = None,
+           ) -> pa.ChunkedArray:
+    """The column laid out by ``plan`` (pieces of ``col`` and of ``new``), sharing chunks,
+    then with ``cells`` — sorted unique final positions and their values (``cell_order``)
+    — written in the same pass, so each touched chunk is built once. The chunk layout
+    depends only on ``plan`` and the sources' layouts, never on ``cells``."""
     if new.type != col.type:
         new = new.cast(col.type)
-    cols = (col, new)
-    bounds = (_bounds(col), _bounds(new))
-    pieces: list[tuple[pa.Array, bool]] = []
-    for piece in plan:
-        if piece.stop > piece.start:
-            pieces.extend(_slices(cols[piece.source], bounds[piece.source], piece.start,
-                                  piece.stop, piece.source == OLD))
-    return pa.chunked_array(compact(pieces, rows), type=col.type)
+    sources = (col, new)
+    groups = _groups(_runs(plan, (_bounds(col), _bounds(new))), rows or CHUNK_ROWS)
+    positions, values = cells if cells is not None else (np.zeros(0, np.int64),
+                                                         pa.nulls(0, col.type))
+    if values.type != col.type:
+        values = values.cast(col.type)
+    cuts = positions.tolist()
+    j = final = 0
+    out: list[pa.Array] = []
+    for group in groups:
+        size = sum(r.stop - r.start for r in group)
+        if j < len(cuts) and cuts[j] < final + size:
+            j = _with_cells(out, sources, group, final, cuts, j, values)
+        elif len(group) == 1 and group[0].whole:
+            out.append(col.chunk(group[0].chunk))
+        else:
+            parts = [sources[r.source].chunk(r.chunk).slice(r.start, r.stop - r.start)
+                     for r in group]
+            out.append(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
+        final += size
+    return pa.chunked_array(out, type=col.type)
+
+
+def _with_cells(out: list[pa.Array], sources: tuple[pa.ChunkedArray, ...], group: list[Run],
+                final: int, cuts: list[int], j: int, values: pa.Array) -> int:
+    """Append the chunk of ``group`` (starting at final row ``final``) with the cells
+    ``cuts[j:]`` that fall in it replaced; returns the first cell after it."""
+    parts = []
+    for run in group:
+        chunk = sources[run.source].chunk(run.chunk)
+        start, end = run.start, final + run.stop - run.start
+        while j < len(cuts) and cuts[j] < end:
+            at = run.start + cuts[j] - final
+            if at > start:
+                parts.append(chunk.slice(start, at - start))
+            k = j
+            while j + 1 < len(cuts) and cuts[j + 1] == cuts[j] + 1 and cuts[j + 1] < end:
+                j += 1
+            parts.append(values.slice(k, j + 1 - k))
+            start = at + j + 1 - k
+            j += 1
+        if run.stop > start:
+            parts.append(chunk.slice(start, run.stop - start))
+        final = end
+    out.append(pa.concat_arrays(parts))
+    return j
+
+
+def cell_order(positions: np.ndarray, values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Cell writes as sorted unique positions with their values (the last write wins)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    last = np.r_[ordered[1:] != ordered[:-1], True] if len(ordered) else ordered.astype(bool)
+    if last.all() and (order == np.arange(len(order))).all():
+        return positions, values
+    keep = order[last]
+    return positions[keep], values.take(pa.array(keep, type=pa.int64()))
 
 
 def build_plan(n_old: int, removed: np.ndarray, inserted: np.ndarray) -> list[Piece]:

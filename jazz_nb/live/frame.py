@@ -323,8 +323,10 @@ class FrameMirror:
         return values.to_pylist()
 
     def update_cells(self, table: pa.Table,
-                     updates: Sequence[tuple[str, np.ndarray, pa.Array, list[int]]]) -> None:
-        """Write changed cells: ``(column, positions, new values, rebuilt table chunks)``."""
+                     updates: Sequence[tuple[str, np.ndarray, pa.Array, list[int] | None]],
+                     ) -> None:
+        """Write changed cells: ``(column, positions, new values, rebuilt table chunks)``
+        (``None``: any chunk may have changed)."""
         df = self.df
         retyped = set(self._dtype_changes(table, [u[0] for u in updates]))
         for name, positions, values, rebuilt in updates:

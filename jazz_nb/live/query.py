@@ -11,7 +11,8 @@ A flush turns queued row ids into one change:
 3. classification — removed (no longer match), added (new), updated (which columns), moved
    (a sort key changed and the row no longer fits between its neighbours);
 4. placement — new and moved rows are placed by binary search on the sort keys (``order``);
-5. apply — one splice of every column if rows were added/removed/moved, then cell writes.
+5. apply — one splice of every column if rows were added/removed/moved, with that flush's
+   cell writes done in the same pass (one rebuild per touched chunk); else cell writes alone.
 
 Ordered windows (``limit``/``offset``) re-run the window only, and only when a change can
 reach it; a queue overflow or an order we cannot replay falls back to re-running the query and
@@ -720,20 +721,30 @@ class LiveQuery:
     def _apply(self, change: _Change) -> None:
         table = self._table
         plan = None
-        if change.structural:
+        rebuilt: dict[str, list[int] | None] = {}
+        if change.structural:  # one splice per column, cell updates folded in
             inserted = change.inserted if change.inserted is not None else table.slice(0, 0)
             plan = ch.build_plan(table.num_rows, change.removed_pos, change.inserted_pos)
-            cols = [ch.splice(table.column(i), plan, inserted.column(i))
-                    for i in range(table.num_columns)]
+            cols = []
+            for name, col, new in zip(table.column_names, table.columns, inserted.columns,
+                                      strict=True):
+                update = change.updates.get(name)
+                if update is None:
+                    cols.append(ch.splice(col, plan, new))
+                    continue
+                cols.append(ch.splice(col, plan, new, cells=ch.cell_order(*update)))
+                rebuilt[name] = None
             table = pa.Table.from_arrays(cols, schema=table.schema)
             self._index.splice(change.removed_slots, change.removed_pos, change.inserted_pos,
                                ch.flat(inserted.column("id")))
-        starts = ch.bounds(table.column(0)) if plan is not None else self._starts
-        rebuilt: dict[str, list[int]] = {}
-        for name, (positions, values) in change.updates.items():
-            i = table.schema.get_field_index(name)
-            col, rebuilt[name] = ch.replace_cells_in(table.column(i), positions, values, starts)
-            table = table.set_column(i, table.schema.field(i), col)
+            starts = ch.bounds(table.column(0))
+        else:
+            starts = self._starts
+            for name, (positions, values) in change.updates.items():
+                i = table.schema.get_field_index(name)
+                col, rebuilt[name] = ch.replace_cells_in(table.column(i), positions, values,
+                                                         starts)
+                table = table.set_column(i, table.schema.field(i), col)
         self._index.set_ids(table.column("id"), starts)
         self._table = table
         self._starts = starts

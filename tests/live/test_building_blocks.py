@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jazz_nb.live import chunks as ch
+from jazz_nb.live import keys as keys_module
 from jazz_nb.live import order
 from jazz_nb.live.delta import Delta, apply_jazz_delta
 from jazz_nb.live.frame import FrameMirror, expected_dtype
@@ -53,6 +54,53 @@ def test_position_index_follows_splices(n: int, data: st.DataObject) -> None:
         assert index.lookup([uid(10_000), "custom-x"]).tolist() == [-1, -1]
 
 
+def twin(i: int) -> str:
+    """An id whose 64-bit key equals ``uid(i)``'s (only the first digits differ)."""
+    return "f" + uid(i)[1:]
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(0, 30), compact_min=st.sampled_from([0, 6, 10**9]), data=st.data())
+def test_position_index_log_and_compaction_match_a_rebuilt_index(
+        n: int, compact_min: int, data: st.DataObject) -> None:
+    """Random splices with moves (a removed id inserted again) and colliding keys, whether
+    the index compacts after every splice, now and then, or never."""
+    model = [uid(i) if i % 4 else twin(i // 4) for i in range(n)]
+    fresh = n
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(keys_module, "COMPACT_MIN", compact_min)
+        index = PositionIndex(ch.rechunk(pa.array(model, pa.string()), 4))
+        for _ in range(data.draw(st.integers(1, 6))):
+            removed = sorted(data.draw(st.sets(st.integers(0, max(len(model) - 1, 0)),
+                                               max_size=min(len(model), 8))))
+            slots = index.slots([model[i] for i in removed])
+            assert (slots >= 0).all()
+            gone = [model[i] for i in removed]
+            kept = [x for i, x in enumerate(model) if i not in set(removed)]
+            moved = data.draw(st.lists(st.sampled_from(gone), unique=True)) if gone else []
+            k_new = data.draw(st.integers(0, 6))
+            new_ids = moved + [uid(fresh + j) if j % 2 else twin(fresh + j)
+                               for j in range(k_new)]
+            fresh += k_new
+            k = len(new_ids)
+            final = sorted(data.draw(st.sets(st.integers(0, len(kept) + k - 1), min_size=k,
+                                             max_size=k))) if k else []
+            it, new_it = iter(kept), iter(new_ids)
+            model = [next(new_it) if p in set(final) else next(it)
+                     for p in range(len(kept) + k)]
+            index.splice(slots, np.array(removed, dtype=np.int64),
+                         np.array(final, dtype=np.int64), pa.array(new_ids, pa.string()))
+            index.set_ids(ch.rechunk(pa.array(model, pa.string()), 4))
+            assert len(index) == len(model)
+            assert index.lookup(model).tolist() == list(range(len(model)))
+            absent = [x for x in gone if x not in set(new_ids)] + [uid(10_000), twin(10_000)]
+            assert index.lookup(absent).tolist() == [-1] * len(absent)
+        index.compact()
+        assert index.lookup(model).tolist() == list(range(len(model)))
+        assert index.lookup(model[::-1][:20]).tolist() == \
+            PositionIndex(pa.array(model, pa.string())).lookup(model[::-1][:20]).tolist()
+
+
 def test_id_keys_agree_between_small_and_vectorised_paths() -> None:
     ids = [uid(i) for i in range(40)] + ["not-a-uuid", uid(3).upper()]
     small = np.concatenate([id_keys(ids[i:i + 3]) for i in range(0, len(ids), 3)])
@@ -87,6 +135,44 @@ def test_splice_and_replace_cells_match_a_list(values: list, rows: int,
             expected[p] = v
         assert replaced.to_pylist() == expected
         assert ch.gather(replaced, at[::-1]).to_pylist() == fresh[::-1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.integers(-5, 5)), max_size=30),
+       rows=st.integers(1, 6), data=st.data())
+def test_splice_with_cells_overlaid_matches_a_list(values: list, rows: int,
+                                                   data: st.DataObject) -> None:
+    """Structure and cell writes (unsorted, repeated: the last wins) in one splice."""
+    col = ch.rechunk(pa.array(values, pa.int64()), rows)
+    removed = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0)),
+                                                max_size=len(values)))), dtype=np.int64)
+    kept = [v for i, v in enumerate(values) if i not in set(removed.tolist())]
+    new = data.draw(st.lists(st.integers(100, 110), max_size=5))
+    final = sorted(data.draw(st.sets(st.integers(0, len(kept) + len(new) - 1),
+                                     min_size=len(new), max_size=len(new)))) if new else []
+    it, new_it = iter(kept), iter(new)
+    expected = [next(new_it) if p in set(final) else next(it)
+                for p in range(len(kept) + len(new))]
+    at = data.draw(st.lists(st.integers(0, len(expected) - 1), max_size=12)) \
+        if expected else []
+    fresh = [1000 + i for i in range(len(at))]
+    for p, v in zip(at, fresh, strict=True):
+        expected[p] = v
+    plan = ch.build_plan(len(values), removed, np.array(final, dtype=np.int64))
+    rows_new = pa.chunked_array([pa.array(new, pa.int64())])
+    cells = ch.cell_order(np.array(at, dtype=np.int64), pa.array(fresh, pa.int64()))
+    out = ch.splice(col, plan, rows_new, rows, cells=cells)
+    assert out.to_pylist() == expected
+    plain = ch.splice(col, plan, rows_new, rows)  # all columns keep one chunk layout
+    assert ch.bounds(out).tolist() == ch.bounds(plain).tolist()
+    untouched = set(range(col.num_chunks))
+    if len(removed) == 0 and not new:  # cells only: chunks without a write are shared
+        untouched -= {p // rows for p in at}
+        def where(chunk: pa.Array) -> tuple[int, int]:
+            return chunk.buffers()[1].address, chunk.offset
+
+        shared = {where(c) for c in out.chunks}
+        assert all(where(col.chunk(c)) in shared for c in untouched)
 
 
 def test_replace_cells_shares_untouched_chunks() -> None:
