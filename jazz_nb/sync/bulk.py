@@ -1,13 +1,15 @@
 """Applying row versions from the server to the local store, fast when there are many.
 
 Small segments become ``RowVersion``s and go through ``store.apply`` (``fresh=True`` for
-segments the server marks fresh: rows it just created, which extend nothing here). Large ones
-(an initial fill, a re-subscription) whose versions are all parentless first versions of rows
-this store has none of (one semi-join checks) are inserted straight from Arrow with the
-store's own statements; others are classified in DuckDB first: versions already stored are
-dropped, versions of rows never seen here that are their row's only, parentless version are
-inserted straight from Arrow, and the rest go through ``store.apply`` (which merges). Either
-way the store publishes a ``ChangeSet``, so live queries follow.
+segments the server marks fresh: rows it just created, which extend nothing here). Larger
+fresh segments and big ones (an initial fill, a re-subscription) whose versions are all
+parentless first versions of rows this store has none of (one semi-join checks) are inserted
+straight from Arrow with the store's own statements; up to ``RECORDS_MAX_ROWS`` rows, the
+published ``ChangeSet`` carries their records, so plain live queries re-evaluate them in memory.
+Other big segments are classified in DuckDB first: versions already stored are dropped,
+versions of rows never seen here that are their row's only, parentless version are inserted
+straight from Arrow, and the rest go through ``store.apply`` (which merges). Either way the
+store publishes a ``ChangeSet``, so live queries follow.
 
 Uses the store's internal ``_table``/``_transaction``/``_publish`` (a candidate for a public
 ``Store.apply_arrow``).
@@ -35,6 +37,7 @@ from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync.frames import Segment, segment_versions
 
 BULK_MIN_ROWS = 256
+RECORDS_MAX_ROWS = 4096  # up to this many new rows, the change set carries their records
 _INCOMING = "_jz_sync_in"
 
 
@@ -109,6 +112,7 @@ def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
     """Insert rows that are each their row's only, parentless version and new to the store,
     straight from Arrow; ``False`` (nothing written) if one was there after all."""
     table = _physical(store, segment)
+    records = _records(store, segment, rows)
     rows = rows.append_column("_jz_frontier", pa.nulls(len(rows), pa.list_(pa.string())))
     with store.lock:
         conn = store.conn
@@ -124,8 +128,18 @@ def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
             return False
         ids = tuple(rows.column("_jz_row_id").to_pylist())
         batches = tuple(pc.unique(rows.column("_jz_batch_id")).to_pylist())
-        store._publish(ChangeSet({segment.table: ids}, batches))
+        store._publish(ChangeSet({segment.table: ids}, batches, records))
     return True
+
+
+def _records(store: Store, segment: Segment, rows: pa.Table) -> dict[str, dict[str, RowVersion]]:
+    """The visible record of each new row (its only version), so live queries re-evaluate
+    the rows in memory — when there are few and they are of the store's own schema."""
+    if segment.schema_hash != store.app.schema_hash or rows.num_rows > RECORDS_MAX_ROWS:
+        return {}
+    versions = segment_versions(Segment(segment.table, segment.schema_hash, rows),
+                                store.app.table(segment.table), store.app.schema_hash)
+    return {segment.table: {v.row_id: v for v in versions}}
 
 
 def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:

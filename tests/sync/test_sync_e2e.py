@@ -131,3 +131,20 @@ def test_transaction_conflict(open_app, clients):
     with pytest.raises(jz.WriteRejected) as caught:
         tx.handle.wait("global", timeout=10)
     assert caught.value.code == "transaction_conflict"
+
+
+def test_rows_from_the_server_are_re_evaluated_in_memory(open_app, clients):
+    app = open_app
+    alice, bob = clients(), clients()
+    live = bob.live(app.todos.where(done=False).order_by("title"))
+    calls: list[object] = []
+    fetch = bob.fetch_arrow
+    bob.fetch_arrow = lambda *a, **k: calls.append(a) or fetch(*a, **k)  # type: ignore[method-assign]
+    batch = alice.insert_many(app.todos, [{"title": f"t{i:02}", "done": i % 2 == 1}
+                                          for i in range(40)])  # past the per-row path
+    batch.wait("global", timeout=10)
+    live.wait_for(lambda lq: len(lq) == 20, timeout=10)
+    assert list(live.df["title"]) == [f"t{i:02}" for i in range(0, 40, 2)]
+    assert calls == []  # the delivered rows were evaluated from their records, not re-queried
+    live.refresh()
+    assert list(live.df["title"]) == [f"t{i:02}" for i in range(0, 40, 2)]
