@@ -4,7 +4,9 @@
 entry is brought up to date in the same DuckDB transaction. A version whose parents are the row's
 current frontier simply becomes the visible row; anything else (concurrent edits, versions
 arriving out of order) re-merges the row's whole history with ``visible_preview``, so every
-arrival order of the same versions ends in the same visible table.
+arrival order of the same versions ends in the same visible table. ``rewrite`` is the batch
+write path: it takes the rows a batch builds on out of the visible table and stores their new
+versions in the same transaction.
 
 Example:
     >>> from jazz_nb import s
@@ -23,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -39,8 +41,7 @@ from jazz_nb.store.versions import VISIBLE_STATES, RowState, RowVersion, Visible
 
 log = logging.getLogger(__name__)
 Listener = Callable[[ChangeSet], None]
-MAX_ID_PARAMS = 64  # longer id lists are joined from an Arrow table instead of bound one by one
-_IDS = "_jz_ids"
+MAX_ID_PARAMS = 64  # longer id lists are bound as one UUID[] (list_contains) than one by one
 
 
 def _fast_forward(versions: list[RowVersion]) -> tuple[dict[str, int], set[str]]:
@@ -52,6 +53,17 @@ def _fast_forward(versions: list[RowVersion]) -> tuple[dict[str, int], set[str]]
     first = last if len(last) == len(shown) else {
         versions[i].row_id: i for i in reversed(shown)}
     return last, {row for row, i in first.items() if versions[i].parents}
+
+
+def _by_table(versions: Sequence[RowVersion]) -> dict[tuple[str, str], list[RowVersion]]:
+    """Versions grouped by ``(table, schema_hash)``, in order."""
+    keys = {(v.table, v.schema_hash) for v in versions}
+    if len(keys) == 1:
+        return {keys.pop(): list(versions)}
+    groups: dict[tuple[str, str], list[RowVersion]] = {}
+    for version in versions:
+        groups.setdefault((version.table, version.schema_hash), []).append(version)
+    return groups
 
 
 def _pick(versions: list[RowVersion], picks: list[int], source: pa.Table | None) -> _Rows:
@@ -268,13 +280,7 @@ class Store:
         """
         if not versions:
             return ChangeSet()
-        groups: dict[tuple[str, str], list[RowVersion]] = {}
-        keys = {(v.table, v.schema_hash) for v in versions}
-        if len(keys) == 1:
-            groups[keys.pop()] = list(versions)
-        else:
-            for version in versions:
-                groups.setdefault((version.table, version.schema_hash), []).append(version)
+        groups = _by_table(versions)
         tables = {key: self._table(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
@@ -283,6 +289,58 @@ class Store:
                     with _storage_errors(tables[key], len(members)):
                         self._apply_table(tables[key], members, fresh, changes)
             return self._publish(changes.build())
+
+    def rewrite(self, reads: Mapping[str, Collection[str]],
+                build: Callable[[dict[str, dict[str, VisibleRow]]], Sequence[RowVersion]],
+                ) -> ChangeSet:
+        """Store the versions ``build`` makes from the current rows of ``reads``, all or nothing.
+
+        ``reads`` is ``{table: row ids}`` (the store's own schema). The rows are taken out of
+        their visible tables (one ``DELETE ... RETURNING`` per table: a single scan both reads
+        and clears them) and passed to ``build`` as ``{table: {row id: row}}`` (missing ids
+        absent); the versions it returns are stored like ``apply(versions, fresh=True)``, every
+        row showing a new version gets its visible entry inserted, and a taken row without
+        one is put back unchanged. ``build`` runs inside the transaction: if it raises,
+        nothing is written. The batch write path (``db.batch()``).
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.apply([v])
+            >>> def build(taken):
+            ...     old = taken["todos"][row]
+            ...     return [RowVersion("todos", row, "cd" * 16, old.frontier, 2, old.created_by,
+            ...                        old.created_at, "me", {"title": "y"})]
+            >>> store.rewrite({"todos": [row]}, build).tables
+            {'todos': ('01900000-0000-7000-8000-000000000001',)}
+            >>> store.current("todos", [row])[row].data
+            {'title': 'y'}
+        """
+        tables = {name: self._table(name, "", WriteError) for name in reads}
+        changes = ChangeCollector()
+        with self.lock:
+            with self._transaction():
+                taken = {name: self._take(tables[name], list(ids)) for name, ids in reads.items()}
+                groups = _by_table(build(taken))
+                for name, rows in taken.items():
+                    shown = {v.row_id for v in groups.get((name, ""), ()) if v.is_visible}
+                    self._write_visible(tables[name], _Rows(
+                        [row for row_id, row in rows.items() if row_id not in shown]),
+                        _Rows([]), [])
+                for key, members in groups.items():
+                    table = self._table(*key, WriteError)
+                    with _storage_errors(table, len(members)):
+                        self._apply_table(table, members, True, changes,
+                                          () if key[1] else taken.get(key[0], ()))
+            return self._publish(changes.build())
+
+    def _take(self, table: PhysicalTable, row_ids: Sequence[str]) -> dict[str, VisibleRow]:
+        """Delete the visible entries of ``row_ids`` and return them (missing ids absent)."""
+        rows = self._select_ids(lambda match: table.take_visible_sql(match("id")),
+                                list(dict.fromkeys(row_ids)))
+        return {r.row_id: r for r in map(table.decode_visible, rows)}
 
     def insert_rows(self, table: str, ids: pa.Array, user: pa.Table, *, batch_id: str,
                     author: str, first_updated_at: int) -> ChangeSet:
@@ -353,10 +411,13 @@ class Store:
             return version
 
     def _apply_table(self, table: PhysicalTable, versions: Sequence[RowVersion], fresh: bool,
-                     changes: ChangeCollector) -> None:
+                     changes: ChangeCollector, taken: Collection[str] = ()) -> None:
+        """Store one table's versions; ``taken``: rows whose visible entry was deleted
+        beforehand (``rewrite``), so showing a new version of them is an insert."""
         if fresh:  # new and linear: each row shows its last visible version
             new = list(versions)
             fast, existed = _fast_forward(new)
+            existed.difference_update(taken)
             dirty: list[str] = []
         else:
             new, fast, existed, dirty = self._plan(table, versions)
@@ -422,19 +483,18 @@ class Store:
         """Rows of ``sql(match)``, where ``match(column)`` restricts a UUID column to ``ids``."""
         if not ids:
             return []
-        if len(ids) > MAX_ID_PARAMS:
-            with self._source(_IDS, pa.table({"id": pa.array(ids, pa.string())})):
-                text = sql(lambda column: f"{column} IN (SELECT CAST(id AS UUID) FROM {_IDS})")
-                return self._conn.execute(text).fetchall()
-        marks = ", ".join(["CAST(? AS UUID)"] * len(ids))
+        many = len(ids) > MAX_ID_PARAMS  # one list scan beats a join (and many index probes)
+        test = "list_contains(CAST(? AS UUID[]), {})" if many else \
+            "{} IN (" + ", ".join(["CAST(? AS UUID)"] * len(ids)) + ")"
         uses: list[str] = []
 
         def match(column: str) -> str:
             uses.append(column)
-            return f"{column} IN ({marks})"
+            return test.format(column)
 
         text = sql(match)
-        return self._conn.execute(text, list(ids) * len(uses)).fetchall()
+        params = [list(ids)] * len(uses) if many else list(ids) * len(uses)
+        return self._conn.execute(text, params).fetchall()
 
     def _insert_history(self, table: PhysicalTable, versions: list[RowVersion],
                         ) -> pa.Table | None:

@@ -243,12 +243,12 @@ class PhysicalTable:
         return f"SELECT {self._history_reads} FROM {self.history}"
 
     @cached_property
-    def _visible_select(self) -> str:
+    def _visible_reads(self) -> str:
         reads = [lay.read_expr(q, ty) for q, ty in zip(self._user, self._types, strict=True)]
-        return (f"SELECT CAST(id AS VARCHAR), {', '.join(reads)}, "
+        return (f"CAST(id AS VARCHAR), {', '.join(reads)}, "
                 + ", ".join(map(lay.quote, lay.MAGIC_COLUMNS))
                 + ", replace(CAST(_jz_batch AS VARCHAR), '-', ''), _jz_frontier, _jz_deleted, "
-                f"_jz_tier FROM {self.visible}")
+                "_jz_tier")
 
     def select_history_sql(self, where: str) -> str:
         """History rows matching ``where``, decodable by ``decode_version``.
@@ -270,7 +270,18 @@ class PhysicalTable:
             >>> t.select_visible_sql("true").endswith('FROM "todos__abababababab" WHERE true')
             True
         """
-        return f"{self._visible_select} WHERE {where}"
+        return f"SELECT {self._visible_reads} FROM {self.visible} WHERE {where}"
+
+    def take_visible_sql(self, where: str) -> str:
+        """Delete the visible rows matching ``where`` and return them like ``select_visible_sql``.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
+            >>> t.take_visible_sql("true")[:48]
+            'DELETE FROM "todos__abababababab" WHERE true RET'
+        """
+        return f"DELETE FROM {self.visible} WHERE {where} RETURNING {self._visible_reads}"
 
     # -- values --------------------------------------------------------------------------------
     def history_params(self, versions: Sequence[RowVersion]) -> list[Any]:

@@ -2,12 +2,14 @@
 
 ``with db.batch() as b:`` publishes every staged write at once when the block ends (nothing if it
 raises). On a db without a session, its updates, upserts, deletes and explicit-id inserts are
-checked against the store at commit, with one read per table for all of them, so a 1,000-row
-batch costs a handful of DuckDB statements; their arguments are validated at once, a missing row
-is reported at commit. Under a session every write is read and checked against the permissions
-as it is staged, so a denied write raises at the call. ``with db.transaction() as tx:`` is
-optimistic: rows are read as each write is staged, and at commit every row it changed must still
-be as it was, otherwise ``TransactionConflict`` and nothing is written.
+checked against the store at commit, with one read per table for all of them (the rows are taken
+out of the visible table in the commit's own transaction and written back as their new versions:
+``Store.rewrite``), so a 1,000-row batch costs a handful of DuckDB statements; their arguments are
+validated at once, a missing row is reported at commit. Under a session every write is read and
+checked against the permissions as it is staged, so a denied write raises at the call.
+``with db.transaction() as tx:`` is optimistic: rows are read as each write is staged, and at
+commit every row it changed must still be as it was, otherwise ``TransactionConflict`` and nothing
+is written.
 
 Example:
     >>> # with db.batch() as b:
@@ -122,17 +124,16 @@ class Batch:
         """
         writer = self._check_open()
         self._open = False
-        store = self._db.store
-        with store.lock:  # deferred writes read and commit under one hold: built on frontiers
-            if self._deferred:
-                for name, ids in self._reads.items():
-                    writer.prefetch(name, ids)
-                for write in self._deferred:
-                    write(writer)
-                writer.only_new_rows = True
+        if self._deferred:  # they read and commit under one hold: built on frontiers
+            self.handle = self._db.commit_reading(writer, self._reads, self._run_deferred)
+        else:
             self.handle = self._db.commit(writer,
                                           check_conflicts=self.mode == "transactional")
         return self.handle
+
+    def _run_deferred(self) -> None:
+        for write in self._deferred:
+            write(self._writer)
 
     def rollback(self) -> None:
         """Drop every staged write; nothing reaches the store."""

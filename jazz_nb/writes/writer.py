@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from jazz_nb.errors import WriteError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 Operation = Literal["insert", "update", "delete"]
 Authorizer = Callable[[Operation, str, VisibleRow | None, dict[str, Any] | None, str], None]
+_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def table_name(table: Any) -> str:
@@ -38,7 +39,14 @@ def table_name(table: Any) -> str:
 
 
 def row_id_of(value: Any, table: str) -> str:
-    """A row id in canonical text form, or a ``WriteError`` naming the table."""
+    """A row id in canonical text form, or a ``WriteError`` naming the table.
+
+    Example:
+        >>> row_id_of("0190AAAA-0000-7000-8000-000000000001", "todos")
+        '0190aaaa-0000-7000-8000-000000000001'
+    """
+    if type(value) is str and _CANONICAL.fullmatch(value):
+        return value
     try:
         return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
     except ValueError:
@@ -53,6 +61,8 @@ class Writer:
         self.db = db
         self.batch_id = batch_id
         self.state = state
+        self._author = db.author
+        self._branch = db.branch_key
         self.staged: dict[tuple[str, str], RowVersion] = {}
         self.known: dict[tuple[str, str], VisibleRow | None] = {}  # prefetched store rows
         self.only_new_rows = True  # every version is an insert under a freshly generated id
@@ -70,31 +80,30 @@ class Writer:
             return self.known[key]
         return self.db.current_rows(table, [row_id]).get(row_id)
 
-    def prefetch(self, table: str, row_ids: Collection[str]) -> None:
-        """Read the store rows of ``row_ids`` in one go for the writes about to be staged."""
-        found = self.db.current_rows(table, list(row_ids))
+    def know(self, table: str, row_ids: Collection[str], found: Mapping[str, VisibleRow]) -> None:
+        """Remember the store rows of ``row_ids`` read in one go (``found``; missing ids absent)
+        for the writes about to be staged."""
         self.known.update(((table, row_id), found.get(row_id)) for row_id in row_ids)
 
-    def _stage(self, version: RowVersion, base: VisibleRow | None) -> RowVersion:
-        key = (version.table, version.row_id)
+    def _stage(self, table: str, row_id: str, data: dict[str, Any], base: VisibleRow | None,
+               updated_at: int | None, delete_kind: str | None = None) -> RowVersion:
+        """Stage the batch's version of a row built on ``base`` (``None``: a new row); a row
+        written again in this batch keeps its pre-batch parents and creation stamp."""
+        now = self.db.clock.now() if updated_at is None else int(updated_at)
+        key = (table, row_id)
         previous = self.staged.get(key)
-        if previous is not None:  # same row again in this batch: keep the pre-batch parents
-            version = replace(version, parents=previous.parents,
-                              created_by=previous.created_by, created_at=previous.created_at)
+        if previous is not None:
+            parents, created_by, created_at = (previous.parents, previous.created_by,
+                                               previous.created_at)
         elif base is not None:
-            version = replace(version, parents=base.frontier)
+            parents, created_by, created_at = base.frontier, base.created_by, base.created_at
+        else:
+            parents, created_by, created_at = (), self._author, now
+        version = RowVersion(table, row_id, self.batch_id, parents, now, created_by, created_at,
+                             self._author, data, self.state, None,
+                             delete_kind, self._branch)  # type: ignore[arg-type]
         self.staged[key] = version
         return version
-
-    def _version(self, table: str, row_id: str, data: dict[str, Any], base: VisibleRow | None,
-                 updated_at: int | None, delete_kind: str | None = None) -> RowVersion:
-        now = self.db.clock.now() if updated_at is None else int(updated_at)
-        author = self.db.author
-        created_by, created_at = (author, now) if base is None else (base.created_by,
-                                                                     base.created_at)
-        return RowVersion(table, row_id, self.batch_id, (), now, created_by, created_at, author,
-                          data, self.state, None, delete_kind,  # type: ignore[arg-type]
-                          self.db.branch_key)
 
     # -- operations -------------------------------------------------------------------------------
     def insert(self, table: Any, values: Mapping[str, Any], *, id: Any = None,
@@ -112,7 +121,7 @@ class Writer:
                 what = "row already deleted" if existing.is_deleted else "object already exists"
                 raise WriteError(f"{what}: {row_id} in table {name!r}", table=name)
         self.db.authorize("insert", name, None, data, row_id)
-        return self._stage(self._version(name, row_id, data, None, updated_at), None)
+        return self._stage(name, row_id, data, None, updated_at)
 
     def _existing(self, name: str, row_id: str) -> VisibleRow:
         base = self.current(name, row_id)
@@ -136,7 +145,7 @@ class Writer:
         base = self._existing(name, row_id)
         data = {**base.data, **changed}
         self.db.authorize("update", name, base, data, row_id)
-        return self._stage(self._version(name, row_id, data, base, updated_at), base)
+        return self._stage(name, row_id, data, base, updated_at)
 
     def upsert(self, table: Any, values: Mapping[str, Any], *, id: Any,
                updated_at: int | None = None) -> RowVersion:
@@ -155,5 +164,4 @@ class Writer:
         self.only_new_rows = False
         base = self._existing(name, row_id)
         self.db.authorize("delete", name, base, None, row_id)
-        version = self._version(name, row_id, dict(base.data), base, updated_at, "soft")
-        return self._stage(version, base)
+        return self._stage(name, row_id, dict(base.data), base, updated_at, "soft")
