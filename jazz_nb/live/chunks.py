@@ -3,16 +3,19 @@
 A live result's Arrow table is immutable: a change makes a *new* table. To make that cheap, each
 column is split into chunks of about ``CHUNK_ROWS`` rows; a cell update rebuilds only the chunks
 it touches, and inserts, deletes and moves are expressed as a splice plan (a list of pieces,
-each a run of old rows or of new rows) that re-uses zero-copy slices of the old chunks; cell
-updates of the same change are written while the touched chunks are rebuilt, not after. Runs of
-small chunks left by many splices are merged back into full ones; the chunk layout depends only
-on the plan, so every column of a table keeps the same one.
+each a run of old rows or of new rows). A flush turns its plan into one ``Layout`` (the output
+chunks and the runs of source rows that fill them, as numpy arrays) and lays out every column
+by it: untouched old chunks are shared, the others are built from zero-copy slices in one
+concatenation each, with the change's cell updates written in the same pass. Runs of small
+chunks left by many splices are merged back into full ones; the chunk layout depends only on
+the plan, so every column of a table keeps the same one.
 
 Example:
     >>> import pyarrow as pa
     >>> old = pa.chunked_array([pa.array([1, 2, 3, 4])])
-    >>> new = splice(old, [Piece(OLD, 0, 1), Piece(NEW, 0, 1), Piece(OLD, 2, 4)],
-    ...              pa.chunked_array([pa.array([9])]))
+    >>> plan = [Piece(OLD, 0, 1), Piece(NEW, 0, 1), Piece(OLD, 2, 4)]
+    >>> lay = layout(plan, bounds(old), np.array([0, 1]))
+    >>> new = splice(old, lay, pa.chunked_array([pa.array([9])]))
     >>> new.to_pylist()
     [1, 9, 3, 4]
     >>> replace_cells(new, [0], pa.array([7])).to_pylist()
@@ -21,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -120,111 +122,121 @@ def rechunk(col: pa.ChunkedArray | pa.Array, rows: int | None = None) -> pa.Chun
     return pa.chunked_array([col.slice(i, rows) for i in range(0, n, rows)], type=col.type)
 
 
-class Run(NamedTuple):
-    """Rows ``start:stop`` of chunk ``chunk`` of a source (``OLD`` or ``NEW``)."""
+class Layout(NamedTuple):
+    """Where every row of a spliced column comes from; it depends only on the plan and the
+    sources' chunk layouts, so one flush computes it once (``layout``) for all its columns.
 
-    source: int
-    chunk: int
-    start: int
-    stop: int
-    whole: bool  # the whole chunk of the old column
+    Sources are numbered: the old column's chunks first, then the new rows' chunks. The plan
+    is cut into *runs*, each rows of one source chunk, in final order.
+    """
+
+    starts: np.ndarray  # final start row of each output chunk, plus the total
+    shared: np.ndarray  # per output chunk: the old chunk it is, unchanged, or -1 (rebuilt)
+    source: np.ndarray  # per run: its source chunk
+    start: np.ndarray  # per run: its first row within that chunk
+    final: np.ndarray  # per run: its first row's final position, plus the total at the end
 
 
-def _runs(plan: Sequence[Piece], bounds: Sequence[list[int]]) -> list[Run]:
-    """The plan as runs within single source chunks."""
+def layout(plan: Sequence[Piece], old: np.ndarray, new: np.ndarray,
+           rows: int | None = None) -> Layout:
+    """The layout of ``plan`` over an old column and new rows with chunk starts ``old`` and
+    ``new`` (``bounds``). Whole old chunks stay alone (shared with the previous version);
+    other runs are merged into chunks of at least ``rows`` rows, so a column keeps about
+    ``n / rows`` chunks however many splices it saw.
+
+    Example:
+        >>> lay = layout([Piece(OLD, 0, 2), Piece(NEW, 0, 1), Piece(OLD, 2, 4)],
+        ...              np.array([0, 2, 4]), np.array([0, 1]), rows=2)
+        >>> lay.starts.tolist(), lay.shared.tolist()
+        ([0, 2, 3, 5], [0, -1, 1])
+    """
+    rows = rows or CHUNK_ROWS
+    n_old = int(old[-1])
+    edges = np.concatenate([old[:-1], n_old + new]).astype(np.int64)  # chunk starts, all rows
+    pieces = np.asarray(plan, dtype=np.int64).reshape(-1, 3)
+    lo = pieces[:, 1] + np.where(pieces[:, 0] == NEW, n_old, 0)  # in "all rows" coordinates
+    hi = lo + pieces[:, 2] - pieces[:, 1]
+    lo, hi = lo[hi > lo], hi[hi > lo]
+    first = np.searchsorted(edges, lo, side="right") - 1
+    count = np.searchsorted(edges, hi - 1, side="right") - first
+    piece = np.repeat(np.arange(len(lo)), count)
+    chunk = first[piece] + np.arange(len(piece)) - np.repeat(np.cumsum(count) - count, count)
+    run_lo = np.maximum(lo[piece], edges[chunk])
+    run_hi = np.minimum(hi[piece], edges[chunk + 1])
+    keep = run_hi > run_lo  # (empty source chunks)
+    chunk, run_lo, run_hi = chunk[keep], run_lo[keep], run_hi[keep]
+    size = run_hi - run_lo
+    alone = ((chunk < len(old) - 1) & (size == edges[chunk + 1] - edges[chunk])
+             & (size >= max(rows // 4, 1)))
+    group = _group(size.tolist(), alone.tolist(), rows)
+    final = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
+    heads = np.flatnonzero(np.diff(group, prepend=-1))
+    shared = np.where(alone[heads], chunk[heads], -1)
+    return Layout(np.append(final[heads], final[-1]), shared, chunk,
+                  run_lo - edges[chunk], final)
+
+
+def _group(sizes: list[int], alone: list[bool], rows: int) -> np.ndarray:
+    """The output chunk of each run: a run marked ``alone`` is a chunk of its own; the others
+    fill chunks in order, each closed once it holds ``rows`` rows."""
     out = []
-    for source, start, stop in plan:
-        b = bounds[source]
-        i = max(bisect.bisect_right(b, start) - 1, 0)
-        while start < stop:
-            while b[i + 1] <= start:
-                i += 1
-            lo, hi = start - b[i], min(stop, b[i + 1]) - b[i]
-            out.append(Run(source, i, lo, hi, source == OLD and hi - lo == b[i + 1] - b[i]))
-            start += hi - lo
-    return out
+    k, size = -1, rows
+    for n, solo in zip(sizes, alone, strict=True):
+        if solo:
+            k, size = k + 1, rows
+        elif size >= rows:
+            k, size = k + 1, n
+        else:
+            size += n
+        out.append(k)
+    return np.asarray(out, dtype=np.int64)
 
 
-def _groups(runs: list[Run], rows: int) -> list[list[Run]]:
-    """Runs grouped into output chunks: whole old chunks stay alone (shared with the previous
-    version); runs of slices and new rows are merged into chunks of at least ``rows`` rows, so
-    a column keeps about ``n / rows`` chunks however many splices it saw."""
-    small = max(rows // 4, 1)
-    out: list[list[Run]] = []
-    group: list[Run] = []
-    size = 0
-    for run in runs:
-        if run.whole and run.stop - run.start >= small:
-            if group:
-                out.append(group)
-            out.append([run])
-            group, size = [], 0
-            continue
-        group.append(run)
-        size += run.stop - run.start
-        if size >= rows:
-            out.append(group)
-            group, size = [], 0
-    if group:
-        out.append(group)
-    return out
+def _cut(lay: Layout, positions: np.ndarray, values: int,
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The layout's runs with single rows at final ``positions`` (sorted, unique) taken from
+    source ``values`` instead (row ``i`` for the ``i``-th position): source, start, final."""
+    total = lay.final[-1]
+    edges = np.union1d(np.concatenate([lay.final[:-1], positions]), positions + 1)
+    edges = edges[edges < total]
+    run = np.searchsorted(lay.final, edges, side="right") - 1
+    cell = np.searchsorted(positions, edges)
+    is_cell = cell < len(positions)
+    is_cell[is_cell] = positions[cell[is_cell]] == edges[is_cell]
+    source = np.where(is_cell, values, lay.source[run])
+    start = np.where(is_cell, cell, lay.start[run] + edges - lay.final[run])
+    return source, start, np.append(edges, total)
 
 
-def splice(col: pa.ChunkedArray, plan: Sequence[Piece], new: pa.ChunkedArray,
-           rows: int | None = None, cells: tuple[np.ndarray, pa.Array] | None = None,
-           ) -> pa.ChunkedArray:
-    """The column laid out by ``plan`` (pieces of ``col`` and of ``new``), sharing chunks,
-    then with ``cells`` — sorted unique final positions and their values (``cell_order``)
-    — written in the same pass, so each touched chunk is built once. The chunk layout
-    depends only on ``plan`` and the sources' layouts, never on ``cells``."""
+def splice(col: pa.ChunkedArray, lay: Layout, new: pa.ChunkedArray,
+           cells: tuple[np.ndarray, pa.Array] | None = None) -> pa.ChunkedArray:
+    """The column laid out by ``lay`` (rows of ``col`` and of ``new``), sharing the old
+    chunks the layout keeps, then with ``cells`` — sorted unique final positions and their
+    values (``cell_order``) — written in the same pass, so each touched chunk is built once
+    (from zero-copy slices, one concatenation). The chunk layout never depends on ``cells``."""
     if new.type != col.type:
         new = new.cast(col.type)
-    sources = (col, new)
-    groups = _groups(_runs(plan, (_bounds(col), _bounds(new))), rows or CHUNK_ROWS)
-    positions, values = cells if cells is not None else (np.zeros(0, np.int64),
-                                                         pa.nulls(0, col.type))
-    if values.type != col.type:
-        values = values.cast(col.type)
-    cuts = positions.tolist()
-    j = final = 0
-    out: list[pa.Array] = []
-    for group in groups:
-        size = sum(r.stop - r.start for r in group)
-        if j < len(cuts) and cuts[j] < final + size:
-            j = _with_cells(out, sources, group, final, cuts, j, values)
-        elif len(group) == 1 and group[0].whole:
-            out.append(col.chunk(group[0].chunk))
+    old = col.chunks
+    sources = [*old, *new.chunks]
+    shared = lay.shared
+    source, start, final = lay.source, lay.start, lay.final
+    if cells is not None and len(cells[0]):
+        positions, values = cells
+        sources.append(values if values.type == col.type else values.cast(col.type))
+        source, start, final = _cut(lay, positions, len(sources) - 1)
+        shared = shared.copy()
+        shared[np.searchsorted(lay.starts, positions, side="right") - 1] = -1
+    first = np.searchsorted(final, lay.starts).tolist()
+    parts = [sources[s].slice(a, n) for s, a, n in
+             zip(source.tolist(), start.tolist(), np.diff(final).tolist(), strict=True)]
+    out = []
+    for k, share in enumerate(shared.tolist()):
+        if share >= 0:
+            out.append(old[share])
         else:
-            parts = [sources[r.source].chunk(r.chunk).slice(r.start, r.stop - r.start)
-                     for r in group]
-            out.append(parts[0] if len(parts) == 1 else pa.concat_arrays(parts))
-        final += size
+            run = parts[first[k]:first[k + 1]]
+            out.append(run[0] if len(run) == 1 else pa.concat_arrays(run))
     return pa.chunked_array(out, type=col.type)
-
-
-def _with_cells(out: list[pa.Array], sources: tuple[pa.ChunkedArray, ...], group: list[Run],
-                final: int, cuts: list[int], j: int, values: pa.Array) -> int:
-    """Append the chunk of ``group`` (starting at final row ``final``) with the cells
-    ``cuts[j:]`` that fall in it replaced; returns the first cell after it."""
-    parts = []
-    for run in group:
-        chunk = sources[run.source].chunk(run.chunk)
-        start, end = run.start, final + run.stop - run.start
-        while j < len(cuts) and cuts[j] < end:
-            at = run.start + cuts[j] - final
-            if at > start:
-                parts.append(chunk.slice(start, at - start))
-            k = j
-            while j + 1 < len(cuts) and cuts[j + 1] == cuts[j] + 1 and cuts[j + 1] < end:
-                j += 1
-            parts.append(values.slice(k, j + 1 - k))
-            start = at + j + 1 - k
-            j += 1
-        if run.stop > start:
-            parts.append(chunk.slice(start, run.stop - start))
-        final = end
-    out.append(pa.concat_arrays(parts))
-    return j
 
 
 def cell_order(positions: np.ndarray, values: pa.Array) -> tuple[np.ndarray, pa.Array]:

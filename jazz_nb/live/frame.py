@@ -87,17 +87,29 @@ def replace_frame(df: pd.DataFrame, new: pd.DataFrame) -> None:
         object.__setattr__(df, "_mgr", new._mgr)
 
 
+_DATETIMELIKE = (pd.arrays.DatetimeArray, pd.arrays.TimedeltaArray)
+
+
+def _splice_ndarray(old: np.ndarray, plan: Sequence[Piece], new: np.ndarray) -> np.ndarray:
+    """``old`` and ``new`` rows laid out by ``plan``, in one concatenate."""
+    raw = (old, new)
+    parts = [raw[p.source][p.start:p.stop] for p in plan if p.stop > p.start]
+    return np.concatenate(parts) if parts else old[:0].copy()
+
+
 def splice_array(old: Any, plan: Sequence[Piece], new: Any) -> Any:
     """One column laid out by ``plan`` (runs of ``old`` rows and of ``new`` rows)."""
     if arrow_backed(old):
         new_chunks = new._pa_array if arrow_backed(new) else pa.chunked_array(
             [pa.array(np.asarray(new, dtype=object), from_pandas=True)])
-        return with_chunks(old, ch.splice(old._pa_array, plan, new_chunks))
+        lay = ch.layout(plan, ch.bounds(old._pa_array), ch.bounds(new_chunks))
+        return with_chunks(old, ch.splice(old._pa_array, lay, new_chunks))
     if isinstance(old, pd.arrays.NumpyExtensionArray):  # plain numpy: one concatenate
         dtype = old.dtype.numpy_dtype
-        raw = (np.asarray(old), np.asarray(new).astype(dtype, copy=False))
-        parts = [raw[p.source][p.start:p.stop] for p in plan if p.stop > p.start]
-        return np.concatenate(parts) if parts else raw[0][:0].copy()
+        return _splice_ndarray(np.asarray(old), plan, np.asarray(new).astype(dtype, copy=False))
+    if isinstance(old, _DATETIMELIKE):  # numpy datetime64/timedelta64 underneath
+        new = new if new.dtype == old.dtype else new.astype(old.dtype)
+        return old._from_backing_data(_splice_ndarray(old._ndarray, plan, new._ndarray))
     sources = (old, new)
     parts = [sources[p.source][p.start:p.stop] for p in plan if p.stop > p.start]
     if not parts:

@@ -545,7 +545,9 @@ class LiveQuery:
         cand = pa.array(candidates, type=pa.string())
         cand_slots = self._index.slots(cand)
         fetched_ids = ch.flat(fetched.column("id"))
-        f_slots = self._index.slots(fetched_ids)
+        at = pc.index_in(fetched_ids, value_set=cand.cast(fetched_ids.type))  # fetched ⊆ cand
+        f_slots = cand_slots[at.to_numpy(zero_copy_only=False)] if at.null_count == 0 \
+            else self._index.slots(fetched_ids)
         f_pos = self._index.positions(f_slots)
         still = pc.is_in(cand, value_set=fetched_ids).to_numpy(zero_copy_only=False)
         gone = np.flatnonzero((cand_slots >= 0) & ~still)
@@ -565,7 +567,6 @@ class LiveQuery:
         if not (len(removed_pos) or len(added) or len(moved) or
                 any(m.any() for m in changed.values())):
             return None
-        moved_set = set(moved.tolist())
         leaving_pos = np.concatenate([removed_pos, f_pos[moved]])
         leaving_slots = np.concatenate([removed_slots, f_slots[moved]])
         order_ = np.argsort(leaving_pos, kind="stable")
@@ -580,24 +581,11 @@ class LiveQuery:
                 return self._diff(self._fetch_full())
             kept_before = points - np.searchsorted(leaving_pos, points, side="left")
             inserted_pos = kept_before + np.arange(len(entering))
-        # cell updates of rows that stay in place
-        stay = np.array([i for i in range(len(common)) if common[i] not in moved_set],
-                        dtype=np.int64)
-        final_of_old = _remap(leaving_pos, inserted_pos)
-        updates: dict[str, tuple[np.ndarray, pa.Array]] = {}
-        upd_cols: dict[int, list[str]] = {}
-        for name, mask in changed.items():
-            rows = stay[mask[stay]] if len(stay) else stay
-            if not len(rows):
-                continue
-            positions = final_of_old(f_pos[common[rows]])
-            values = ch.gather(fetched.column(name), common[rows])
-            updates[name] = (positions, values)
-            for r in common[rows].tolist():
-                upd_cols.setdefault(r, []).append(name)
-        delta = self._delta(fetched_ids, added, entering, inserted_pos, moved, changed, common,
-                            upd_cols, final_of_old, f_pos, cand.take(pa.array(gone)),
-                            removed_pos)
+        stay = np.flatnonzero(~np.isin(common, moved))  # rows updated in place
+        finals = _remap(leaving_pos, inserted_pos)(f_pos[common[stay]])
+        updates = _cell_updates(fetched, changed, common[stay], finals, stay)
+        delta = self._delta(fetched_ids, added, entering, inserted_pos, changed, common, stay,
+                            finals, cand.take(pa.array(gone)), removed_pos)
         return _Change(leaving_pos, leaving_slots, inserted_pos, inserted, updates, delta)
 
     def _changed_columns(self, old_pos: np.ndarray, fetched: pa.Table,
@@ -632,36 +620,35 @@ class LiveQuery:
         return moved[~fits | near]
 
     def _delta(self, fetched_ids: pa.Array, added: np.ndarray, entering: np.ndarray,
-               inserted_pos: np.ndarray, moved: np.ndarray, changed: dict[str, np.ndarray],
-               common: np.ndarray, upd_cols: dict[int, list[str]],
-               final_of_old: Callable[[np.ndarray], np.ndarray], f_pos: np.ndarray,
-               removed_ids: pa.Array, removed_pos: np.ndarray) -> Delta:
-        ids = fetched_ids.to_pylist()
+               inserted_pos: np.ndarray, changed: dict[str, np.ndarray], common: np.ndarray,
+               stay: np.ndarray, stay_final: np.ndarray, removed_ids: pa.Array,
+               removed_pos: np.ndarray) -> Delta:
+        """The flush's ``Delta``: ``entering`` rows (added, then moved) sit at
+        ``inserted_pos`` (both sorted); rows ``common[stay]`` stay, at ``stay_final``."""
         public = set(self._shape.public)
-        added_set = set(added.tolist())
-        pos_of_entering = dict(zip(entering.tolist(), inserted_pos.tolist(), strict=True))
-        add = sorted((pos_of_entering[r], ids[r]) for r in added_set)
-        common_index = {r: i for i, r in enumerate(common.tolist())}
-        updated: list[tuple[int, str, tuple[str, ...]]] = []
-        for r in moved.tolist():
-            i = common_index[r]
-            cols = tuple(n for n, m in changed.items() if m[i] and n in public)
-            updated.append((pos_of_entering[r], ids[r], cols))
-        rows = list(upd_cols)
-        finals = final_of_old(f_pos[np.array(rows, dtype=np.int64)]).tolist() if rows else []
-        for r, pos in zip(rows, finals, strict=True):
-            shown = tuple(c for c in upd_cols[r] if c in public)
-            if shown:
-                updated.append((pos, ids[r], shown))
-        updated.sort()
-        rem = sorted(zip(removed_pos.tolist(), removed_ids.to_pylist(), strict=True))
+        names = [n for n in changed if n in public]
+        shown = np.column_stack([changed[n] for n in names]) if names else \
+            np.zeros((len(common), 0), dtype=bool)
+        is_added = np.isin(entering, added)
+        moved = entering[~is_added]  # all of them are updated, even with no shown change
+        visible = shown[stay].any(axis=1)
+        upd = np.concatenate([np.searchsorted(common, moved), stay[visible]])  # in common
+        upd_pos = np.concatenate([inserted_pos[~is_added], stay_final[visible]])
+        by_pos = np.argsort(upd_pos, kind="stable")
+        upd, upd_pos = upd[by_pos], upd_pos[by_pos]
+        patterns, which = np.unique(shown[upd], axis=0, return_inverse=True)
+        cols = [tuple(n for n, on in zip(names, row, strict=True) if on)
+                for row in patterns.tolist()]
+        by_removed = np.argsort(removed_pos, kind="stable")
         return Delta(
-            added=tuple(i for _, i in add), added_index=tuple(p for p, _ in add),
-            updated={i: cols for _, i, cols in updated},
-            updated_index=tuple(p for p, _, _ in updated),
-            removed=tuple(i for _, i in rem), removed_index=tuple(p for p, _ in rem),
-            moved=tuple(ids[r] for r in sorted(moved.tolist(),
-                                               key=lambda r: pos_of_entering[r])),
+            added=tuple(_take_ids(fetched_ids, entering[is_added])),
+            added_index=tuple(inserted_pos[is_added].tolist()),
+            updated=dict(zip(_take_ids(fetched_ids, common[upd]),
+                             [cols[w] for w in which.reshape(-1).tolist()], strict=True)),
+            updated_index=tuple(upd_pos.tolist()),
+            removed=tuple(_take_ids(removed_ids, by_removed)),
+            removed_index=tuple(removed_pos[by_removed].tolist()),
+            moved=tuple(_take_ids(fetched_ids, moved)),
             version=self.version + 1)
 
     def _diff(self, new: pa.Table) -> _Change | None:
@@ -701,21 +688,11 @@ class LiveQuery:
         inserted_pos = entering.astype(np.int64)  # final position = index in the new result
         inserted = ch.gather_table(new, entering) if len(entering) else None
         final_of_old = _remap(leaving_pos, inserted_pos)
-        moved_set = set(moved.tolist())
-        stay = np.array([i for i, r in enumerate(common.tolist()) if r not in moved_set],
-                        dtype=np.int64)
-        updates: dict[str, tuple[np.ndarray, pa.Array]] = {}
-        upd_cols: dict[int, list[str]] = {}
-        for name, mask in changed.items():
-            rows = stay[mask[stay]] if len(stay) else stay
-            if not len(rows):
-                continue
-            updates[name] = (final_of_old(f_pos[common[rows]]),
-                             ch.gather(new.column(name), common[rows]))
-            for r in common[rows].tolist():
-                upd_cols.setdefault(r, []).append(name)
-        delta = self._delta(new_ids, added, entering, inserted_pos, moved, changed, common,
-                            upd_cols, final_of_old, f_pos, removed_ids, removed_pos)
+        stay = np.flatnonzero(~np.isin(common, moved))  # rows updated in place
+        finals = final_of_old(f_pos[common[stay]])
+        updates = _cell_updates(new, changed, common[stay], finals, stay)
+        delta = self._delta(new_ids, added, entering, inserted_pos, changed, common, stay,
+                            finals, removed_ids, removed_pos)
         return _Change(leaving_pos, leaving_slots, inserted_pos, inserted, updates, delta)
 
     def _apply(self, change: _Change) -> None:
@@ -725,19 +702,20 @@ class LiveQuery:
         if change.structural:  # one splice per column, cell updates folded in
             inserted = change.inserted if change.inserted is not None else table.slice(0, 0)
             plan = ch.build_plan(table.num_rows, change.removed_pos, change.inserted_pos)
+            lay = ch.layout(plan, self._starts, ch.bounds(inserted.column(0)))
             cols = []
             for name, col, new in zip(table.column_names, table.columns, inserted.columns,
                                       strict=True):
                 update = change.updates.get(name)
                 if update is None:
-                    cols.append(ch.splice(col, plan, new))
+                    cols.append(ch.splice(col, lay, new))
                     continue
-                cols.append(ch.splice(col, plan, new, cells=ch.cell_order(*update)))
+                cols.append(ch.splice(col, lay, new, cells=ch.cell_order(*update)))
                 rebuilt[name] = None
             table = pa.Table.from_arrays(cols, schema=table.schema)
             self._index.splice(change.removed_slots, change.removed_pos, change.inserted_pos,
                                ch.flat(inserted.column("id")))
-            starts = ch.bounds(table.column(0))
+            starts = lay.starts
         else:
             starts = self._starts
             for name, (positions, values) in change.updates.items():
@@ -761,6 +739,24 @@ class LiveQuery:
                 (name, positions, values, rebuilt[name])
                 for name, (positions, values) in change.updates.items()
                 if name in mirror.names])
+
+
+def _take_ids(ids: pa.Array, rows: np.ndarray) -> list[str]:
+    """``ids[rows]`` as Python strings."""
+    return ids.take(pa.array(rows, type=pa.int64())).to_pylist() if len(rows) else []
+
+
+def _cell_updates(table: pa.Table, changed: dict[str, np.ndarray], rows: np.ndarray,
+                  finals: np.ndarray, stay: np.ndarray,
+                  ) -> dict[str, tuple[np.ndarray, pa.Array]]:
+    """Per changed column, the final positions and new values of the rows updated in place:
+    ``table`` rows ``rows`` (common rows ``stay``) at final positions ``finals``."""
+    updates: dict[str, tuple[np.ndarray, pa.Array]] = {}
+    for name, mask in changed.items():
+        hit = mask[stay]
+        if hit.any():
+            updates[name] = (finals[hit], ch.gather(table.column(name), rows[hit]))
+    return updates
 
 
 def _remap(removed: np.ndarray, inserted: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -3,6 +3,7 @@ replay and the Jazz delta reducer, each against a plain Python model."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import numpy as np
@@ -121,7 +122,8 @@ def test_splice_and_replace_cells_match_a_list(values: list, rows: int,
                                               min_size=len(new), max_size=len(new))))
                      if new else [], dtype=np.int64)
     plan = ch.build_plan(len(values), removed, final)
-    out = ch.splice(col, plan, pa.chunked_array([pa.array(new, pa.string())]), rows)
+    rows_new = pa.chunked_array([pa.array(new, pa.string())])
+    out = ch.splice(col, ch.layout(plan, ch.bounds(col), ch.bounds(rows_new), rows), rows_new)
     expected, it, new_it = [], iter(kept), iter(new)
     for p in range(len(kept) + len(new)):
         expected.append(next(new_it) if p in set(final.tolist()) else next(it))
@@ -161,10 +163,11 @@ def test_splice_with_cells_overlaid_matches_a_list(values: list, rows: int,
     plan = ch.build_plan(len(values), removed, np.array(final, dtype=np.int64))
     rows_new = pa.chunked_array([pa.array(new, pa.int64())])
     cells = ch.cell_order(np.array(at, dtype=np.int64), pa.array(fresh, pa.int64()))
-    out = ch.splice(col, plan, rows_new, rows, cells=cells)
+    lay = ch.layout(plan, ch.bounds(col), ch.bounds(rows_new), rows)
+    out = ch.splice(col, lay, rows_new, cells=cells)
     assert out.to_pylist() == expected
-    plain = ch.splice(col, plan, rows_new, rows)  # all columns keep one chunk layout
-    assert ch.bounds(out).tolist() == ch.bounds(plain).tolist()
+    plain = ch.splice(col, lay, rows_new)  # all columns keep one chunk layout
+    assert ch.bounds(out).tolist() == ch.bounds(plain).tolist() == lay.starts.tolist()
     untouched = set(range(col.num_chunks))
     if len(removed) == 0 and not new:  # cells only: chunks without a write are shared
         untouched -= {p // rows for p in at}
@@ -173,6 +176,86 @@ def test_splice_with_cells_overlaid_matches_a_list(values: list, rows: int,
 
         shared = {where(c) for c in out.chunks}
         assert all(where(col.chunk(c)) in shared for c in untouched)
+
+
+def _reference_groups(plan: list[ch.Piece], sources: list[list[int]], rows: int,
+                      ) -> list[tuple[int, int]]:
+    """The output chunks as (rows, shared old chunk or -1), by the straightforward per-run
+    loop: cut pieces at source chunk edges; a whole old chunk of >= rows // 4 rows stays
+    alone, other runs fill chunks until they hold ``rows`` rows."""
+    edges = [np.cumsum([0, *sizes]).tolist() for sizes in sources]
+    runs = []
+    for source, start, stop in plan:
+        for c in range(len(sources[source])):
+            lo, hi = max(start, edges[source][c]), min(stop, edges[source][c + 1])
+            if hi > lo:
+                whole = source == ch.OLD and hi - lo == sources[source][c]
+                runs.append((hi - lo, c if whole and hi - lo >= max(rows // 4, 1) else -1))
+    out: list[tuple[int, int]] = []
+    size = None
+    for n, alone in runs:
+        if alone >= 0:
+            out.append((n, alone))
+            size = None
+        elif size is None:
+            out.append((n, -1))
+            size = n
+        else:
+            size += n
+            out[-1] = (size, -1)
+        if size is not None and size >= rows:
+            size = None
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(old_sizes=st.lists(st.integers(0, 9), max_size=8),
+       new_sizes=st.lists(st.integers(0, 4), max_size=3), rows=st.integers(1, 8),
+       data=st.data())
+def test_layout_matches_per_run_grouping_and_splices_every_type(
+        old_sizes: list[int], new_sizes: list[int], rows: int, data: st.DataObject) -> None:
+    """One layout per plan, any source chunking (empty chunks too): the chunks of the
+    per-run grouping; a string and an int column spliced by it (with cells) match a list
+    model, and the old chunks it keeps are the very same arrays."""
+    n_old, n_new = sum(old_sizes), sum(new_sizes)
+    removed = np.array(sorted(data.draw(st.sets(st.integers(0, max(n_old - 1, 0)),
+                                                max_size=n_old))), dtype=np.int64)
+    kept = [i for i in range(n_old) if i not in set(removed.tolist())]
+    final = sorted(data.draw(st.sets(st.integers(0, len(kept) + n_new - 1), min_size=n_new,
+                                     max_size=n_new))) if n_new else []
+    plan = ch.build_plan(n_old, removed, np.array(final, dtype=np.int64))
+    lay = ch.layout(plan, np.cumsum([0, *old_sizes]), np.cumsum([0, *new_sizes]), rows)
+    groups = _reference_groups(plan, [old_sizes, new_sizes], rows)
+    assert np.diff(lay.starts).tolist() == [n for n, _ in groups]
+    assert lay.shared.tolist() == [c for _, c in groups]
+    it, new_it = iter(kept), iter(range(n_old, n_old + n_new))
+    model = [next(new_it) if p in set(final) else next(it) for p in range(len(kept) + n_new)]
+    at = data.draw(st.sets(st.integers(0, len(model) - 1), max_size=6)) if model else set()
+    cells = np.array(sorted(at), dtype=np.int64)
+    for p in cells.tolist():
+        model[p] = 1000 + p
+
+    def chunked(values: list[int], sizes: list[int], typ: pa.DataType) -> pa.ChunkedArray:
+        edges = np.cumsum([0, *sizes]).tolist()
+        return pa.chunked_array([pa.array(values[a:b], typ)
+                                 for a, b in itertools.pairwise(edges)], type=typ)
+
+    for typ, cast in ((pa.int64(), int), (pa.large_string(), str)):
+        old = chunked([cast(i) for i in range(n_old)], old_sizes, typ)
+        new = chunked([cast(n_old + i) for i in range(n_new)], new_sizes, typ)
+        out = ch.splice(old, lay, new, cells=(cells, pa.array([cast(1000 + p) for p in
+                                                               cells.tolist()], typ)))
+        assert out.to_pylist() == [cast(v) for v in model]
+        assert ch.bounds(out).tolist() == lay.starts.tolist()
+        plain = ch.splice(old, lay, new)
+        touched = set((np.searchsorted(lay.starts, cells, side="right") - 1).tolist())
+        for k, c in enumerate(lay.shared.tolist()):
+            if c >= 0:
+                assert plain.chunk(k).buffers()[1].address == old.chunk(c).buffers()[1].address
+                assert (plain.chunk(k).offset, len(plain.chunk(k))) == \
+                    (old.chunk(c).offset, len(old.chunk(c)))
+                assert (out.chunk(k).buffers()[1].address ==
+                        old.chunk(c).buffers()[1].address) == (k not in touched)
 
 
 def test_replace_cells_shares_untouched_chunks() -> None:
