@@ -31,6 +31,7 @@ from typing import Any, get_args
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jazz_nb.errors import JazzError, QueryError, WriteError
 from jazz_nb.schema.app import App
@@ -195,8 +196,16 @@ class Store:
                     self._conn.execute(statement)
                 self._tables[(name, app.schema_hash)] = table
 
-    def _table(self, name: str, schema_hash: str = "", error: type[JazzError] = QueryError,
-               ) -> PhysicalTable:
+    def physical(self, name: str, schema_hash: str = "", error: type[JazzError] = QueryError,
+                 ) -> PhysicalTable:
+        """The DuckDB tables and statements of table ``name`` in schema version
+        ``schema_hash`` (default: the store's own); ``error`` is raised for an unknown one.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> Store(s.define_app({"todos": s.table(title=s.string())})).physical("todos").name
+            'todos'
+        """
         key = (name, schema_hash or self.app.schema_hash)
         table = self._tables.get(key)
         if table is None:
@@ -281,7 +290,7 @@ class Store:
         if not versions:
             return ChangeSet()
         groups = _by_table(versions)
-        tables = {key: self._table(*key, WriteError) for key in groups}
+        tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
             with self._transaction():
@@ -318,7 +327,7 @@ class Store:
             >>> store.current("todos", [row])[row].data
             {'title': 'y'}
         """
-        tables = {name: self._table(name, "", WriteError) for name in reads}
+        tables = {name: self.physical(name, "", WriteError) for name in reads}
         changes = ChangeCollector()
         with self.lock:
             with self._transaction():
@@ -330,7 +339,7 @@ class Store:
                         [row for row_id, row in rows.items() if row_id not in shown]),
                         _Rows([]), [])
                 for key, members in groups.items():
-                    table = self._table(*key, WriteError)
+                    table = self.physical(*key, WriteError)
                     with _storage_errors(table, len(members)):
                         self._apply_table(table, members, True, changes,
                                           () if key[1] else taken.get(key[0], ()))
@@ -357,16 +366,53 @@ class Store:
             ...                   author="me", first_updated_at=1).tables["todos"][0][:8]
             '01900000'
         """
-        physical = self._table(table, "", WriteError)
+        physical = self.physical(table, "", WriteError)
         source = physical.new_rows_source(ids, user, batch_id, author, first_updated_at)
+        with _storage_errors(physical, source.num_rows):
+            return self._insert_source(physical, source, [batch_id])
+
+    def insert_first_versions(self, table: str, rows: pa.Table, *, schema_hash: str = "",
+                              records: Mapping[str, Record] | None = None) -> ChangeSet | None:
+        """Store versions that are each their row's first and only one (parentless, visible),
+        straight from Arrow rows in wire form (``jazz_nb.sync.frames``), all or nothing.
+
+        Returns ``None`` (nothing written) when a row is stored already: the caller merges
+        instead. ``records`` (their ``RowVersion``s by row id, own schema only) go into the
+        change set, so live queries re-evaluate the rows in memory. Initial fills and rows
+        the server just created take this path.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> ids = pa.array(["01900000-0000-7000-8000-000000000001"])
+            >>> rows = store.physical("todos").new_rows_source(
+            ...     ids, pa.table({"title": ["x"]}), "ab" * 16, "me", 1).drop_columns(
+            ...     ["_jz_frontier"])
+            >>> store.insert_first_versions("todos", rows).tables
+            {'todos': ('01900000-0000-7000-8000-000000000001',)}
+            >>> store.insert_first_versions("todos", rows) is None  # stored already
+            True
+        """
+        physical = self.physical(table, schema_hash, WriteError)
+        source = rows.append_column("_jz_frontier",
+                                    pa.nulls(rows.num_rows, pa.list_(pa.string())))
+        batches = pc.unique(rows.column("_jz_batch_id")).to_pylist()
+        try:
+            return self._insert_source(physical, source, batches, records)
+        except duckdb.ConstraintException:  # a duplicate delivery
+            return None
+
+    def _insert_source(self, physical: PhysicalTable, source: pa.Table, batch_ids: list[str],
+                       records: Mapping[str, Record] | None = None) -> ChangeSet:
+        """Insert brand-new rows from an Arrow source into history and visible tables."""
         changes = ChangeCollector()
         with self.lock:
-            with self._transaction(), _storage_errors(physical, source.num_rows), \
-                    self._source(SOURCE, source):
+            with self._source(SOURCE, source), self._transaction():  # rolled back first
                 self._conn.execute(physical.insert_history_sql(None))
                 self._conn.execute(physical.insert_visible_sql(None))
-            changes.add_rows(table, ids.to_pylist())
-            changes.add_batches([batch_id])
+            changes.add_rows(physical.name, source.column("_jz_row_id").to_pylist(),
+                             _own(physical, dict(records)) if records else None)
+            changes.add_batches(batch_ids)
             return self._publish(changes.build())
 
     def write_successor(self, table: str, row_id: str, changes: Mapping[str, Any], *,
@@ -391,7 +437,7 @@ class Store:
             >>> store.current("todos", [row])[row].data
             {'title': 'y'}
         """
-        physical = self._table(table, "", WriteError)
+        physical = self.physical(table, "", WriteError)
         history, visible = physical.successor_sql(tuple(changes))
         params = {f"v{i}": value for i, value in enumerate(changes.values())}
         params.update(row=row_id, batch=batch_id, at=updated_at, author=author,
@@ -618,7 +664,7 @@ class Store:
             >>> store.current("todos", [row])[row].frontier
             ('abababababababababababababababab',)
         """
-        physical = self._table(table, schema_hash)
+        physical = self.physical(table, schema_hash)
         with self.lock:
             rows = self._select_ids(lambda match: physical.select_visible_sql(match("id")),
                                     list(dict.fromkeys(row_ids)))
@@ -636,7 +682,7 @@ class Store:
             >>> store.history("todos", row) == [v]
             True
         """
-        physical = self._table(table, schema_hash)
+        physical = self.physical(table, schema_hash)
         with self.lock:
             rows = self._select_ids(lambda match: physical.select_history_sql(match("_jz_row_id")),
                                     [row_id])

@@ -11,9 +11,6 @@ versions of rows never seen here that are their row's only, parentless version a
 straight from Arrow, and the rest go through ``store.apply`` (which merges). Either way the
 store publishes a ``ChangeSet``, so live queries follow.
 
-Uses the store's internal ``_table``/``_transaction``/``_publish`` (a candidate for a public
-``Store.apply_arrow``).
-
 Example:
     >>> # apply_segments(db.store, app, segments)
 """
@@ -23,16 +20,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from jazz_nb.errors import WriteError
 from jazz_nb.schema.app import App
-from jazz_nb.store.changes import ChangeSet
 from jazz_nb.store.store import Store
-from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable
+from jazz_nb.store.tables import SMALL, PhysicalTable
 from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync.frames import Segment, segment_versions
 
@@ -81,8 +76,7 @@ def _merged(segments: Sequence[Segment]) -> list[Segment]:
 
 
 def _physical(store: Store, segment: Segment) -> PhysicalTable:
-    mark = "" if segment.schema_hash == store.app.schema_hash else segment.schema_hash
-    return store._table(segment.table, mark, WriteError)
+    return store.physical(segment.table, segment.schema_hash, WriteError)
 
 
 def _all_new(store: Store, table: PhysicalTable, rows: pa.Table) -> bool:
@@ -111,35 +105,18 @@ def _all_new(store: Store, table: PhysicalTable, rows: pa.Table) -> bool:
 def _insert_new(store: Store, segment: Segment, rows: pa.Table) -> bool:
     """Insert rows that are each their row's only, parentless version and new to the store,
     straight from Arrow; ``False`` (nothing written) if one was there after all."""
-    table = _physical(store, segment)
-    records = _records(store, segment, rows)
-    rows = rows.append_column("_jz_frontier", pa.nulls(len(rows), pa.list_(pa.string())))
-    with store.lock:
-        conn = store.conn
-        try:
-            with store._transaction():
-                conn.register(SOURCE, rows)
-                try:
-                    conn.execute(table.insert_history_sql(None))
-                    conn.execute(table.insert_visible_sql(None))
-                finally:
-                    conn.unregister(SOURCE)
-        except duckdb.ConstraintException:  # a duplicate delivery: merge instead
-            return False
-        ids = tuple(rows.column("_jz_row_id").to_pylist())
-        batches = tuple(pc.unique(rows.column("_jz_batch_id")).to_pylist())
-        store._publish(ChangeSet({segment.table: ids}, batches, records))
-    return True
+    return store.insert_first_versions(segment.table, rows, schema_hash=segment.schema_hash,
+                                       records=_records(store, segment, rows)) is not None
 
 
-def _records(store: Store, segment: Segment, rows: pa.Table) -> dict[str, dict[str, RowVersion]]:
+def _records(store: Store, segment: Segment, rows: pa.Table) -> dict[str, RowVersion] | None:
     """The visible record of each new row (its only version), so live queries re-evaluate
     the rows in memory — when there are few and they are of the store's own schema."""
     if segment.schema_hash != store.app.schema_hash or rows.num_rows > RECORDS_MAX_ROWS:
-        return {}
+        return None
     versions = segment_versions(Segment(segment.table, segment.schema_hash, rows),
                                 store.app.table(segment.table), store.app.schema_hash)
-    return {segment.table: {v.row_id: v for v in versions}}
+    return {v.row_id: v for v in versions}
 
 
 def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:

@@ -123,7 +123,7 @@ class Outbox:
     def add_rows(self, table: str, ids: pa.Array, user: pa.Table, batch_id: str, author: str,
                  first_updated_at: int) -> None:
         """Queue a batch of brand-new rows stored column by column (``db.insert_many``)."""
-        source = self.store._table(table, "", WriteError).new_rows_source(
+        source = self.store.physical(table, "", WriteError).new_rows_source(
             ids, user, batch_id, author, first_updated_at)
         rows = source.drop_columns(["_jz_frontier"]).cast(wire_schema(self.app.table(table)))
         segment = Segment(table, self.app.schema_hash, rows)
