@@ -75,7 +75,8 @@ class DirectEval:
         self.keys = keys
         self.hard_only = query.with_deleted  # include_deleted keeps soft-deleted rows
         self.tests = [(_getter(query, c.column), _test(query, c)) for c in query.conditions]
-        self.columns = [(_getter(query, f.name), _storage_type(query, f.name), f.type)
+        self.columns = [(_getter(query, f.name), _build_type(_storage_type(query, f.name),
+                                                             f.type), f.type)
                         for f in schema]
 
     @classmethod
@@ -149,6 +150,15 @@ def _getter(query: Query, name: str) -> Getter:
 def _storage_type(query: Query, name: str) -> pa.DataType:
     ctype = _column_type(query, name, output=True)
     return pa.int64() if isinstance(ctype, MicrosTimestamp) else arrow_type(ctype)
+
+
+def _build_type(storage: pa.DataType, final: pa.DataType) -> pa.DataType:
+    """The type to build a column's array in: the result's own when Arrow builds it from
+    the stored values directly (text as ``large_string``, microseconds as timestamps),
+    else the storage type (then cast)."""
+    wide_text = pa.types.is_string(storage) and pa.types.is_large_string(final)
+    micros = pa.types.is_int64(storage) and pa.types.is_timestamp(final)
+    return final if wide_text or micros else storage
 
 
 def _nan(value: Any) -> bool:

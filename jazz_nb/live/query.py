@@ -636,15 +636,17 @@ class LiveQuery:
         upd_pos = np.concatenate([inserted_pos[~is_added], stay_final[visible]])
         by_pos = np.argsort(upd_pos, kind="stable")
         upd, upd_pos = upd[by_pos], upd_pos[by_pos]
-        patterns, which = np.unique(shown[upd], axis=0, return_inverse=True)
-        cols = [tuple(n for n, on in zip(names, row, strict=True) if on)
-                for row in patterns.tolist()]
+        named: dict[tuple[bool, ...], tuple[str, ...]] = {}  # one tuple per change pattern
+        cols = []
+        for row in map(tuple, shown[upd].tolist()):
+            if row not in named:
+                named[row] = tuple(n for n, on in zip(names, row, strict=True) if on)
+            cols.append(named[row])
         by_removed = np.argsort(removed_pos, kind="stable")
         return Delta(
             added=tuple(_take_ids(fetched_ids, entering[is_added])),
             added_index=tuple(inserted_pos[is_added].tolist()),
-            updated=dict(zip(_take_ids(fetched_ids, common[upd]),
-                             [cols[w] for w in which.reshape(-1).tolist()], strict=True)),
+            updated=dict(zip(_take_ids(fetched_ids, common[upd]), cols, strict=True)),
             updated_index=tuple(upd_pos.tolist()),
             removed=tuple(_take_ids(removed_ids, by_removed)),
             removed_index=tuple(removed_pos[by_removed].tolist()),
