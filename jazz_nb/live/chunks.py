@@ -74,6 +74,8 @@ def gather(col: pa.ChunkedArray | pa.Array, positions: np.ndarray | Sequence[int
         [4, 1]
     """
     positions = np.asarray(positions, dtype=np.int64)
+    if len(positions) == len(col) and (positions == np.arange(len(col))).all():
+        return flat(col)  # every row, in order (re-evaluated rows that all stayed)
     if isinstance(col, pa.Array):
         return col.take(pa.array(positions, type=pa.int64()))
     if col.num_chunks == 1:
