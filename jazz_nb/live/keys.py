@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jazz_nb.live.chunks import flat, gather
+from jazz_nb.store.versions import is_canonical_id
 
 _HEX = np.full(256, 255, dtype=np.uint8)
 _HEX[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
@@ -54,11 +54,8 @@ def _as_string_array(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> pa.Arra
     return ids
 
 
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def _key(value: str | None) -> int | None:
-    if value is not None and len(value) == 36 and _CANONICAL.fullmatch(value):
+    if is_canonical_id(value):
         return int(value[19:23] + value[24:], 16)
     return None
 

@@ -411,7 +411,7 @@ class Store:
                 self._conn.execute(physical.insert_history_sql(None))
                 self._conn.execute(physical.insert_visible_sql(None))
             changes.add_rows(physical.name, source.column("_jz_row_id").to_pylist(),
-                             _own(physical, dict(records)) if records else None)
+                             _own(physical, records or None))
             changes.add_batches(batch_ids)
             return self._publish(changes.build())
 
@@ -709,7 +709,8 @@ class Store:
         return out
 
 
-def _own(table: PhysicalTable, records: dict[str, Any]) -> dict[str, Any] | None:
+def _own(table: PhysicalTable, records: Mapping[str, Any] | None,
+         ) -> Mapping[str, Any] | None:
     """Records for the change feed: only rows of the store's own schema version carry them."""
     return None if table.version_hash else records
 

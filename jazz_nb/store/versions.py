@@ -10,16 +10,31 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 RowState = Literal["StagingPending", "Superseded", "Rejected", "VisibleDirect",
                    "VisibleTransactional"]
 VISIBLE_STATES = ("VisibleDirect", "VisibleTransactional")
 DeleteKind = Literal["soft", "hard"]
+
+UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"  # canonical form
+_UUID_TEXT = re.compile(UUID_TEXT)
+
+
+def is_canonical_id(value: Any) -> TypeGuard[str]:
+    """Whether ``value`` is a UUID in canonical text form (lowercase, as the store issues).
+
+    Example:
+        >>> is_canonical_id("0190aaaa-0000-7000-8000-000000000001"), is_canonical_id("0190AAAA")
+        (True, False)
+    """
+    return type(value) is str and _UUID_TEXT.fullmatch(value) is not None
+
 
 _uuid7_lock = threading.Lock()
 _uuid7_last = [0, 0]  # last ms, last 12-bit counter

@@ -75,10 +75,6 @@ def _merged(segments: Sequence[Segment]) -> list[Segment]:
         group[0], rows=pa.concat_tables([g.rows for g in group])) for group in groups.values()]
 
 
-def _physical(store: Store, segment: Segment) -> PhysicalTable:
-    return store.physical(segment.table, segment.schema_hash, WriteError)
-
-
 def _all_new(store: Store, table: PhysicalTable, rows: pa.Table) -> bool:
     """Whether every version is a parentless, visible first version of a row this store has
     never seen (an initial fill; duplicate row ids are caught by ``_insert_new``'s constraint).
@@ -121,7 +117,7 @@ def _records(store: Store, segment: Segment, rows: pa.Table) -> dict[str, RowVer
 
 def _bulk(store: Store, app: App, segment: Segment) -> list[RowVersion]:
     """Insert the simple new rows of a big segment; returns the versions that need a merge."""
-    table = _physical(store, segment)
+    table = store.physical(segment.table, segment.schema_hash, WriteError)
     rows = segment.rows
     if _all_new(store, table, rows) and _insert_new(store, segment, rows):
         return []  # rows new here (an initial fill): no classification needed

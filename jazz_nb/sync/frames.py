@@ -36,14 +36,14 @@ import pyarrow.compute as pc
 
 from jazz_nb.schema.app import App, TableSchema
 from jazz_nb.store.layout import user_arrow_schema
-from jazz_nb.store.versions import RowVersion
+from jazz_nb.store.versions import UUID_TEXT, RowVersion
 from jazz_nb.sync.protocol import error
 
 MAGIC = b"JZB1"
 COMPRESS_MIN_BYTES = 256 * 1024  # smaller segments (one write's rows) go uncompressed
 _COMPRESSED = pa.ipc.IpcWriteOptions(compression="zstd")
 _HEAD = struct.Struct(">4sI")
-UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+UUID_RE = f"^{UUID_TEXT}$"
 BATCH_RE = r"^[0-9a-f]{32}$"
 STATES = ("StagingPending", "Superseded", "Rejected", "VisibleDirect", "VisibleTransactional")
 META = pa.schema([

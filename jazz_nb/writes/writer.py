@@ -11,13 +11,12 @@ Example:
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from jazz_nb.errors import WriteError
-from jazz_nb.store.versions import RowState, RowVersion, VisibleRow, new_row_id
+from jazz_nb.store.versions import RowState, RowVersion, VisibleRow, is_canonical_id, new_row_id
 from jazz_nb.writes.values import insert_values, update_values
 
 if TYPE_CHECKING:
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 
 Operation = Literal["insert", "update", "delete"]
 Authorizer = Callable[[Operation, str, VisibleRow | None, dict[str, Any] | None, str], None]
-_CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def table_name(table: Any) -> str:
@@ -45,7 +43,7 @@ def row_id_of(value: Any, table: str) -> str:
         >>> row_id_of("0190AAAA-0000-7000-8000-000000000001", "todos")
         '0190aaaa-0000-7000-8000-000000000001'
     """
-    if type(value) is str and _CANONICAL.fullmatch(value):
+    if is_canonical_id(value):
         return value
     try:
         return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
