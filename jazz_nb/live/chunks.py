@@ -257,44 +257,36 @@ def build_plan(n_old: int, removed: np.ndarray, inserted: np.ndarray) -> list[Pi
     """The splice plan that removes old rows at ``removed`` (sorted) and puts new rows
     ``0..k-1`` at final positions ``inserted`` (sorted); other rows keep their order.
 
+    Vectorised over runs, not rows: consecutive new rows make one piece, and the kept old
+    rows are cut only where a removed row or a run of new rows falls (appending a thousand
+    rows is two pieces).
+
     Example:
         >>> [tuple(p) for p in build_plan(4, np.array([1]), np.array([0, 3]))]
         [(1, 0, 1), (0, 0, 1), (0, 2, 3), (1, 1, 2), (0, 3, 4)]
     """
-    segments: list[list[int]] = []
-    start = 0
-    for r in removed.tolist():
-        if r > start:
-            segments.append([start, r])
-        start = r + 1
-    if start < n_old:
-        segments.append([start, n_old])
-    plan: list[Piece] = []
-
-    def emit(piece: Piece) -> None:
-        if plan and plan[-1].source == piece.source and plan[-1].stop == piece.start:
-            plan[-1] = Piece(piece.source, plan[-1].start, piece.stop)
-        else:
-            plan.append(piece)
-
-    seg = 0
-    final = 0
-    for j, at in enumerate(inserted.tolist()):
-        need = at - final
-        while need > 0:
-            a, b = segments[seg]
-            take_rows = min(need, b - a)
-            emit(Piece(OLD, a, a + take_rows))
-            need -= take_rows
-            if a + take_rows == b:
-                seg += 1
-            else:
-                segments[seg][0] = a + take_rows
-        emit(Piece(NEW, j, j + 1))
-        final = at + 1
-    for a, b in segments[seg:]:
-        emit(Piece(OLD, a, b))
-    return plan
+    removed = np.asarray(removed, dtype=np.int64)
+    inserted = np.asarray(inserted, dtype=np.int64)
+    kept = n_old - len(removed)
+    k = len(inserted)
+    # runs of new rows: final positions that follow each other
+    head = np.flatnonzero(np.r_[True, np.diff(inserted) != 1]) if k else np.zeros(0, np.int64)
+    run_stop = np.r_[head[1:], k][:len(head)].astype(np.int64)
+    before = inserted[head] - head  # kept old rows placed before each run
+    # the kept rows are cut where a removed row was and where a run of new rows goes
+    skips = removed - np.arange(len(removed))  # kept rows before each removed row
+    cuts = np.unique(np.r_[0, skips, before].astype(np.int64))
+    cuts = cuts[cuts < kept]
+    stops = np.r_[cuts[1:], kept]
+    old_start = cuts + np.searchsorted(skips, cuts, side="right")  # kept -> old row
+    # events in final order: at equal kept counts a run of new rows comes first
+    at = np.r_[before, cuts]
+    kind = np.r_[np.full(len(head), NEW), np.full(len(cuts), OLD)]
+    lo = np.r_[head, old_start]
+    hi = np.r_[run_stop, old_start + stops - cuts]
+    order = np.lexsort((kind != NEW, at))
+    pieces = np.stack([kind[order], lo[order], hi[order]], axis=1)
+    return [Piece(*row) for row in pieces[pieces[:, 2] > pieces[:, 1]].tolist()]
 
 
 def _masked(chunk: pa.Array, local: np.ndarray, values: pa.Array, which: np.ndarray,

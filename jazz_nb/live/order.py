@@ -131,6 +131,9 @@ def insertion_points(table: pa.Table, keys: list[SortKey], new: pa.Table) -> np.
     lo = np.zeros(k, dtype=np.int64)
     hi = np.full(k, n, dtype=np.int64)
     cols = KeyColumns(table, keys)
+    if n:  # rows sorting after the last one (new ids of an id-ordered result) are placed
+        last = cols.at(np.full(k, n - 1, dtype=np.int64))  # by one comparison
+        lo[compare(last, probe) < 0] = n
     while True:
         active = np.flatnonzero(lo < hi)
         if len(active) == 0:

@@ -3,6 +3,7 @@ replay and the Jazz delta reducer, each against a plain Python model."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import uuid
 
@@ -302,3 +303,21 @@ def test_jazz_delta_reducer_rebuilds_all() -> None:
     changes = delta.to_jazz(lambda rid: rid + "'")
     assert [c["kind"] for c in changes] == [1, 0, 2]
     assert apply_jazz_delta(before, changes, key=lambda x: x.rstrip("'")) == ["k", "x'", "u'"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(old=st.lists(st.tuples(st.integers(0, 5), st.text("abc", max_size=3)), max_size=20,
+                    unique_by=lambda r: r[1]),
+       new=st.lists(st.tuples(st.integers(0, 7), st.text("abcd", min_size=4, max_size=4)),
+                    max_size=6, unique_by=lambda r: r[1]))
+def test_insertion_points_match_bisect_also_past_the_end(old: list, new: list) -> None:
+    """New rows go where ``bisect`` puts them in the sorted rows (ids of 4 letters never
+    collide with old ones), including the many that sort after the last row."""
+    rows = sorted(old)
+    keys = [order.SortKey("p"), order.SortKey("id")]
+    table = pa.table({"p": [p for p, _ in rows], "id": [i for _, i in rows]},
+                     schema=pa.schema([("p", pa.int64()), ("id", pa.string())]))
+    probe = pa.table({"p": [p for p, _ in new], "id": [i for _, i in new]},
+                     schema=table.schema)
+    assert order.insertion_points(table, keys, probe).tolist() == \
+        [bisect.bisect_left(rows, row) for row in new]
