@@ -270,8 +270,8 @@ def build_plan(n_old: int, removed: np.ndarray, inserted: np.ndarray) -> list[Pi
     kept = n_old - len(removed)
     k = len(inserted)
     # runs of new rows: final positions that follow each other
-    head = np.flatnonzero(np.r_[True, np.diff(inserted) != 1]) if k else np.zeros(0, np.int64)
-    run_stop = np.r_[head[1:], k][:len(head)].astype(np.int64)
+    head = np.flatnonzero(np.diff(inserted, prepend=-2) != 1)  # first new row of each run
+    run_stop = np.append(head[1:], k) if k else head
     before = inserted[head] - head  # kept old rows placed before each run
     # the kept rows are cut where a removed row was and where a run of new rows goes
     skips = removed - np.arange(len(removed))  # kept rows before each removed row

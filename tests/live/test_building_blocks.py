@@ -321,3 +321,25 @@ def test_insertion_points_match_bisect_also_past_the_end(old: list, new: list) -
                      schema=table.schema)
     assert order.insertion_points(table, keys, probe).tolist() == \
         [bisect.bisect_left(rows, row) for row in new]
+
+
+@settings(max_examples=200, deadline=None)
+@given(n_old=st.integers(0, 14), data=st.data())
+def test_build_plan_lays_out_rows_in_the_fewest_pieces(n_old: int, data: st.DataObject) -> None:
+    """The plan's rows are the kept old rows with the new ones at their final positions, and
+    no two neighbouring pieces could be one (appended rows are a single piece)."""
+    removed = sorted(data.draw(st.sets(st.integers(0, max(n_old - 1, 0)), max_size=n_old)))
+    kept = [("old", i) for i in range(n_old) if i not in set(removed)]
+    k = data.draw(st.integers(0, 6))
+    final = sorted(data.draw(st.sets(st.integers(0, len(kept) + k - 1), min_size=k,
+                                     max_size=k))) if k else []
+    plan = ch.build_plan(n_old, np.array(removed, dtype=np.int64),
+                         np.array(final, dtype=np.int64))
+    it, new = iter(kept), iter(("new", j) for j in range(k))
+    model = [next(new) if p in set(final) else next(it) for p in range(len(kept) + k)]
+    assert [("old" if s == ch.OLD else "new", i) for s, a, b in plan
+            for i in range(a, b)] == model
+    assert all(b > a for _, a, b in plan)
+    assert not any(p.source == q.source and p.stop == q.start
+                   for p, q in itertools.pairwise(plan))
+    assert len(ch.build_plan(1000, np.array([], np.int64), np.arange(1000, 2000))) == 2
