@@ -26,6 +26,24 @@ def uid(i: int) -> str:
     return str(uuid.UUID(int=(0x0190 << 112) | (7 << 76) | (2 << 62) | i))
 
 
+def draw_removed(data: st.DataObject, n: int, most: int | None = None) -> list[int]:
+    """Sorted distinct row positions below ``n`` (at most ``most`` of them) to remove."""
+    return sorted(data.draw(st.sets(st.integers(0, max(n - 1, 0)),
+                                    max_size=n if most is None else min(n, most))))
+
+
+def draw_final(data: st.DataObject, kept: int, k: int) -> list[int]:
+    """Sorted final positions of ``k`` new rows among ``kept`` old ones."""
+    return sorted(data.draw(st.sets(st.integers(0, kept + k - 1), min_size=k,
+                                    max_size=k))) if k else []
+
+
+def interleave(kept: list, new: list, final: list[int]) -> list:
+    """The rows after a splice: ``new[i]`` at ``final[i]``, the kept rows in order around."""
+    at, it, new_it = set(final), iter(kept), iter(new)
+    return [next(new_it) if p in at else next(it) for p in range(len(kept) + len(new))]
+
+
 @settings(max_examples=150, deadline=None)
 @given(n=st.integers(0, 40), data=st.data())
 def test_position_index_follows_splices(n: int, data: st.DataObject) -> None:
@@ -33,21 +51,15 @@ def test_position_index_follows_splices(n: int, data: st.DataObject) -> None:
     index = PositionIndex(pa.chunked_array([pa.array(model, pa.string())]))
     fresh = n
     for _ in range(data.draw(st.integers(1, 4))):
-        removed = sorted(data.draw(st.sets(st.integers(0, max(len(model) - 1, 0)),
-                                           max_size=min(len(model), 12))))
+        removed = draw_removed(data, len(model), 12)
         slots = index.slots([model[i] for i in removed])
         assert (index.positions(slots) == removed).all()
         kept = [x for i, x in enumerate(model) if i not in set(removed)]
         k = data.draw(st.integers(0, 12))
         new_ids = [uid(fresh + j) if j % 3 else f"custom-{fresh + j}" for j in range(k)]
         fresh += k
-        final = sorted(data.draw(st.sets(st.integers(0, len(kept) + k - 1), min_size=k,
-                                         max_size=k))) if k else []
-        result: list[str] = []
-        it = iter(kept)
-        new_it = iter(new_ids)
-        for p in range(len(kept) + k):
-            result.append(next(new_it) if p in set(final) else next(it))
+        final = draw_final(data, len(kept), k)
+        result = interleave(kept, new_ids, final)
         index.splice(slots, np.array(removed, dtype=np.int64), np.array(final, dtype=np.int64),
                      pa.array(new_ids, pa.string()))
         model = result
@@ -73,8 +85,7 @@ def test_position_index_log_and_compaction_match_a_rebuilt_index(
         mp.setattr(keys_module, "COMPACT_MIN", compact_min)
         index = PositionIndex(ch.rechunk(pa.array(model, pa.string()), 4))
         for _ in range(data.draw(st.integers(1, 6))):
-            removed = sorted(data.draw(st.sets(st.integers(0, max(len(model) - 1, 0)),
-                                               max_size=min(len(model), 8))))
+            removed = draw_removed(data, len(model), 8)
             slots = index.slots([model[i] for i in removed])
             assert (slots >= 0).all()
             gone = [model[i] for i in removed]
@@ -85,11 +96,8 @@ def test_position_index_log_and_compaction_match_a_rebuilt_index(
                                for j in range(k_new)]
             fresh += k_new
             k = len(new_ids)
-            final = sorted(data.draw(st.sets(st.integers(0, len(kept) + k - 1), min_size=k,
-                                             max_size=k))) if k else []
-            it, new_it = iter(kept), iter(new_ids)
-            model = [next(new_it) if p in set(final) else next(it)
-                     for p in range(len(kept) + k)]
+            final = draw_final(data, len(kept), k)
+            model = interleave(kept, new_ids, final)
             index.splice(slots, np.array(removed, dtype=np.int64),
                          np.array(final, dtype=np.int64), pa.array(new_ids, pa.string()))
             index.set_ids(ch.rechunk(pa.array(model, pa.string()), 4))
@@ -115,19 +123,14 @@ def test_id_keys_agree_between_small_and_vectorised_paths() -> None:
 def test_splice_and_replace_cells_match_a_list(values: list, rows: int,
                                                data: st.DataObject) -> None:
     col = ch.rechunk(pa.array(values, pa.string()), rows)
-    removed = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0)),
-                                                max_size=len(values)))), dtype=np.int64)
+    removed = np.array(draw_removed(data, len(values)), dtype=np.int64)
     kept = [v for i, v in enumerate(values) if i not in set(removed.tolist())]
     new = data.draw(st.lists(st.text(max_size=2), max_size=5))
-    final = np.array(sorted(data.draw(st.sets(st.integers(0, len(kept) + len(new) - 1),
-                                              min_size=len(new), max_size=len(new))))
-                     if new else [], dtype=np.int64)
-    plan = ch.build_plan(len(values), removed, final)
+    final = draw_final(data, len(kept), len(new))
+    plan = ch.build_plan(len(values), removed, np.array(final, dtype=np.int64))
     rows_new = pa.chunked_array([pa.array(new, pa.string())])
     out = ch.splice(col, ch.layout(plan, ch.bounds(col), ch.bounds(rows_new), rows), rows_new)
-    expected, it, new_it = [], iter(kept), iter(new)
-    for p in range(len(kept) + len(new)):
-        expected.append(next(new_it) if p in set(final.tolist()) else next(it))
+    expected = interleave(kept, new, final)
     assert out.to_pylist() == expected
     assert out.num_chunks <= 2 * (len(expected) // rows + 1) + 1
     if expected:
@@ -147,15 +150,11 @@ def test_splice_with_cells_overlaid_matches_a_list(values: list, rows: int,
                                                    data: st.DataObject) -> None:
     """Structure and cell writes (unsorted, repeated: the last wins) in one splice."""
     col = ch.rechunk(pa.array(values, pa.int64()), rows)
-    removed = np.array(sorted(data.draw(st.sets(st.integers(0, max(len(values) - 1, 0)),
-                                                max_size=len(values)))), dtype=np.int64)
+    removed = np.array(draw_removed(data, len(values)), dtype=np.int64)
     kept = [v for i, v in enumerate(values) if i not in set(removed.tolist())]
     new = data.draw(st.lists(st.integers(100, 110), max_size=5))
-    final = sorted(data.draw(st.sets(st.integers(0, len(kept) + len(new) - 1),
-                                     min_size=len(new), max_size=len(new)))) if new else []
-    it, new_it = iter(kept), iter(new)
-    expected = [next(new_it) if p in set(final) else next(it)
-                for p in range(len(kept) + len(new))]
+    final = draw_final(data, len(kept), len(new))
+    expected = interleave(kept, new, final)
     at = data.draw(st.lists(st.integers(0, len(expected) - 1), max_size=12)) \
         if expected else []
     fresh = [1000 + i for i in range(len(at))]
@@ -219,18 +218,15 @@ def test_layout_matches_per_run_grouping_and_splices_every_type(
     per-run grouping; a string and an int column spliced by it (with cells) match a list
     model, and the old chunks it keeps are the very same arrays."""
     n_old, n_new = sum(old_sizes), sum(new_sizes)
-    removed = np.array(sorted(data.draw(st.sets(st.integers(0, max(n_old - 1, 0)),
-                                                max_size=n_old))), dtype=np.int64)
+    removed = np.array(draw_removed(data, n_old), dtype=np.int64)
     kept = [i for i in range(n_old) if i not in set(removed.tolist())]
-    final = sorted(data.draw(st.sets(st.integers(0, len(kept) + n_new - 1), min_size=n_new,
-                                     max_size=n_new))) if n_new else []
+    final = draw_final(data, len(kept), n_new)
     plan = ch.build_plan(n_old, removed, np.array(final, dtype=np.int64))
     lay = ch.layout(plan, np.cumsum([0, *old_sizes]), np.cumsum([0, *new_sizes]), rows)
     groups = _reference_groups(plan, [old_sizes, new_sizes], rows)
     assert np.diff(lay.starts).tolist() == [n for n, _ in groups]
     assert lay.shared.tolist() == [c for _, c in groups]
-    it, new_it = iter(kept), iter(range(n_old, n_old + n_new))
-    model = [next(new_it) if p in set(final) else next(it) for p in range(len(kept) + n_new)]
+    model = interleave(kept, list(range(n_old, n_old + n_new)), final)
     at = data.draw(st.sets(st.integers(0, len(model) - 1), max_size=6)) if model else set()
     cells = np.array(sorted(at), dtype=np.int64)
     for p in cells.tolist():
@@ -328,15 +324,13 @@ def test_insertion_points_match_bisect_also_past_the_end(old: list, new: list) -
 def test_build_plan_lays_out_rows_in_the_fewest_pieces(n_old: int, data: st.DataObject) -> None:
     """The plan's rows are the kept old rows with the new ones at their final positions, and
     no two neighbouring pieces could be one (appended rows are a single piece)."""
-    removed = sorted(data.draw(st.sets(st.integers(0, max(n_old - 1, 0)), max_size=n_old)))
+    removed = draw_removed(data, n_old)
     kept = [("old", i) for i in range(n_old) if i not in set(removed)]
     k = data.draw(st.integers(0, 6))
-    final = sorted(data.draw(st.sets(st.integers(0, len(kept) + k - 1), min_size=k,
-                                     max_size=k))) if k else []
+    final = draw_final(data, len(kept), k)
     plan = ch.build_plan(n_old, np.array(removed, dtype=np.int64),
                          np.array(final, dtype=np.int64))
-    it, new = iter(kept), iter(("new", j) for j in range(k))
-    model = [next(new) if p in set(final) else next(it) for p in range(len(kept) + k)]
+    model = interleave(kept, [("new", j) for j in range(k)], final)
     assert [("old" if s == ch.OLD else "new", i) for s, a, b in plan
             for i in range(a, b)] == model
     assert all(b > a for _, a, b in plan)
