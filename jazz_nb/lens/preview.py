@@ -71,8 +71,7 @@ class PreviewContext(CompileContext):
         state = walk(initial(self.source_app.tables), self.ops).get(table)
         if state is None or state.origin is None or self.base is None:
             return _empty(schema)
-        inner = f"({self.base.source(state.origin)})"
-        return f"({select_translated(state, schema, inner)})"
+        return f"({select_translated(state, schema, self.base.source(state.origin))})"
 
 
 def _empty(schema: TableSchema) -> str:

@@ -32,6 +32,7 @@ import ipywidgets as widgets
 
 from jazz_nb.auth.session import Session
 from jazz_nb.errors import JazzError
+from jazz_nb.notebook.html import frame_html
 from jazz_nb.policy.matrix import permission_matrix
 
 if TYPE_CHECKING:
@@ -179,10 +180,7 @@ class RoleSwitcher:
             self.who.value = (f"<b>{html.escape(session.user_id)}</b> "
                               f"({html.escape(session.auth_mode)}, {claims})")
         if self.show_matrix:
-            frame = self.permission_matrix()
-            styled = frame.style.set_properties(subset=[self.current], **{
-                "background-color": "#fff3bf", "font-weight": "bold"})
-            self.matrix.value = styled.to_html()
+            self.matrix.value = frame_html(self.permission_matrix(), current=self.current)
 
     def close(self) -> None:
         """Close every live query of the switcher."""

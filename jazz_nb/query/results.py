@@ -38,9 +38,21 @@ if TYPE_CHECKING:
 def run_arrow(conn: duckdb.DuckDBPyConnection, compiled: Compiled, *,
               ids: Iterable[str] | None = None) -> pa.Table:
     """Execute ``compiled`` (with ``ids`` for an ``only_ids`` query) and return Arrow."""
-    relation = conn.sql(compiled.sql, params=compiled.bind(ids))
-    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table  # duckdb<1.4
-    return cast_arrow(fetch(), compiled.columns)
+    return cast_arrow(arrow_of(conn.sql(compiled.sql, params=compiled.bind(ids))),
+                      compiled.columns)
+
+
+def arrow_of(relation: duckdb.DuckDBPyRelation) -> pa.Table:
+    """A DuckDB relation's rows as one Arrow table (``to_arrow_table``, before DuckDB 1.4
+    ``fetch_arrow_table``).
+
+    Example:
+        >>> import duckdb
+        >>> arrow_of(duckdb.connect().sql("SELECT 1 AS x")).column_names
+        ['x']
+    """
+    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return fetch()
 
 
 def cast_arrow(table: pa.Table, columns: list[OutputColumn]) -> pa.Table:

@@ -51,7 +51,9 @@ class CompileContext:
     schema_hash: str
 
     def source(self, table: str) -> str:
-        """SQL usable after ``FROM`` for ``table``'s visible rows."""
+        """SQL usable after ``FROM`` for ``table``'s visible rows: a quoted table name or a
+        parenthesised subquery, ready to alias (``FROM {source} AS t``); callers never wrap
+        it in parentheses again (``FROM ("t") AS b`` is a syntax error in DuckDB 2)."""
         return quote(visible_table(table, self.schema_hash))
 
     def row_filter(self, table: str, alias: str) -> tuple[str, dict[str, Any]] | None:

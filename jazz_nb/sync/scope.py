@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from jazz_nb.live.deps import Dependencies, include_nodes
 from jazz_nb.policy.context import PolicyContext
+from jazz_nb.query.results import arrow_of
 from jazz_nb.query.sql import Compiled
 from jazz_nb.schema.app import App
 from jazz_nb.store import layout
@@ -148,11 +149,11 @@ def history_arrow(store: Store, app: App, table: str, ids: pa.Array | Compiled) 
     with store.lock:
         conn = store.conn
         if isinstance(ids, Compiled):
-            result = _fetch(conn.sql(sql, params=ids.params))
+            result = arrow_of(conn.sql(sql, params=ids.params))
         else:
             conn.register(IDS, pa.table({"id": ids.cast(pa.string())}))
             try:
-                result = _fetch(conn.sql(sql))
+                result = arrow_of(conn.sql(sql))
             finally:
                 conn.unregister(IDS)
     parents = result.column("_jz_parents").combine_chunks()
@@ -161,7 +162,3 @@ def history_arrow(store: Store, app: App, table: str, ids: pa.Array | Compiled) 
     result = result.set_column(2, "_jz_parents", parents)
     return result.cast(wire_schema(schema))
 
-
-def _fetch(relation: Any) -> pa.Table:
-    fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table  # duckdb<1.4
-    return fetch()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,10 +38,17 @@ def plan(db: jz.Db, query: Any) -> list[dict[str, Any]]:
 
 
 def scans(nodes: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(table, predicate) for every filter of every sequential scan, (table, "") for a scan
+    without one. DuckDB releases print plans differently (a string or a list of filters,
+    ``(a = 1)`` or ``a=1``, ``SEQ_SCAN`` with or without a trailing space), so predicates
+    lose their spaces and parentheses."""
     for node in nodes:
         info = node.get("extra_info", {})
-        if node.get("name") == "SEQ_SCAN":
-            yield info["Table"].split(".")[-1], str(info.get("Filters", ""))
+        if node.get("name", "").strip() == "SEQ_SCAN":
+            table = info["Table"].split(".")[-1]
+            filters = info.get("Filters") or [""]
+            for predicate in [filters] if isinstance(filters, str) else filters:
+                yield table, re.sub(r"[\s()]", "", predicate)
         yield from scans(node.get("children", []))
 
 
@@ -64,11 +72,11 @@ def test_filters_reach_each_branch_in_its_own_column_names(
     t1, t2, t3 = (visible_table("todos", a.schema_hash) for a in (v1, v2, v3))
     by_text = plan(db3, v3.todos.where(text="milk1").order_by("priority", "desc").limit(5))
     assert by_text[0]["name"] == "TOP_N"  # order and limit run over the union as a top-N
-    assert (t1, "(title = 'milk1')") in set(scans(by_text))  # the renamed column, in v1
+    assert (t1, "title='milk1'") in set(scans(by_text))  # the renamed column, in v1
     by_priority = set(scans(plan(db3, v3.todos.where(priority={"gte": 2}))))
-    assert {(t2, "(priority >= 2)"), (t3, "(priority >= 2)")} <= by_priority
+    assert {(t2, "priority>=2"), (t3, "priority>=2")} <= by_priority
     # v1 rows all have the lens default 1: DuckDB drops that branch, only its anti-joins remain
-    assert all(not f for t, f in by_priority if t == t1)
+    assert all(not f or f == "_jz_deletedISNULL" for t, f in by_priority if t == t1)
     assert [r["text"] for r in db3.all(v3.todos.where(priority={"gte": 2}))] == ["bike2",
                                                                                 "tax2"]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from jazz_nb.query import Row, compile_query, rows_from_arrow, run_arrow, to_df
@@ -75,30 +74,19 @@ def test_to_df_is_indexed_by_id(app: App, filled: Any) -> None:
     assert empty.index.name == "id" and len(empty) == 0
 
 
-def test_one_million_rows_to_arrow_within_half_a_second(app: App, conn: Any) -> None:
+def test_many_rows_to_arrow_keep_their_types(app: App, conn: Any) -> None:
+    """Arrow results carry the schema's types (timestamps as UTC ms); the speed of the cast
+    beside DuckDB's own export is a figure of ``python -m bench.engine``."""
     name = quote(visible_table("todos", app.schema_hash))
     conn.execute(f"""
         INSERT INTO {name} (id, title, done, priority, due, "$createdBy", "$createdAt",
                             "$updatedBy", "$updatedAt", _jz_batch)
         SELECT uuid(), 'todo ' || i, i % 2 = 0, (i % 100)::INTEGER, 1700000000000 + i,
                'alice', 1700000000000000 + i, 'alice', 1700000000000000 + i, '{BATCH}'
-        FROM range(1000000) AS r(i)""")
+        FROM range(50000) AS r(i)""")
     compiled = compile_query(app.todos.select("title", "done", "priority", "due", "$createdAt"))
-
-    def best_of_5(run: Any) -> float:
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
     table = run_arrow(conn, compiled)
-    assert table.num_rows == 1_000_000
+    assert table.num_rows == 50_000
     assert table.schema.field("due").type == pa.timestamp("ms", tz="UTC")
-    ours = best_of_5(lambda: run_arrow(conn, compiled))
-    duckdb_alone = best_of_5(lambda: conn.sql(compiled.sql).to_arrow_table())
-    assert ours <= 1.5 * duckdb_alone + 0.05, (ours, duckdb_alone)  # the cast is cheap
-    if ours > 0.5 and os.getloadavg()[0] > (os.cpu_count() or 1):
-        pytest.skip(f"machine overloaded (load {os.getloadavg()[0]:.1f}): {ours:.3f}s")
-    assert ours <= 0.5, f"1M rows -> Arrow took {ours:.3f}s"
+    assert table.schema.field("done").type == pa.bool_()
+    assert pc.min(table.column("due")).as_py() == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
