@@ -48,7 +48,8 @@ def arrow_of(relation: duckdb.DuckDBPyRelation) -> pa.Table:
 
     Example:
         >>> import duckdb
-        >>> arrow_of(duckdb.connect().sql("SELECT 1 AS x")).column_names
+        >>> conn = duckdb.connect()  # kept: a relation does not keep its connection open
+        >>> arrow_of(conn.sql("SELECT 1 AS x")).column_names
         ['x']
     """
     fetch = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
