@@ -85,7 +85,18 @@ class AuthError(JazzError):
 
 
 class ProtocolError(JazzError):
-    """A sync frame or message is malformed or not allowed."""
+    """A sync frame or message is malformed or not allowed; ``code`` is the wire error code
+    and ``extra`` holds fields the error message carries besides it (``limit``, ``max``...).
+
+    Example:
+        >>> ProtocolError("too many", code="limit_exceeded", extra={"limit": "x"}).extra
+        {'limit': 'x'}
+    """
+
+    def __init__(self, message: str, *, code: str | None = None,
+                 extra: dict[str, object] | None = None) -> None:
+        super().__init__(message, code=code)
+        self.extra = dict(extra or {})
 
 
 class MigrationError(JazzError):

@@ -29,7 +29,7 @@ from typing import Any
 from jazz_nb.errors import MigrationError
 from jazz_nb.lens.lens import Lens
 from jazz_nb.lens.ops import LensOp
-from jazz_nb.lens.translate import Source, TableState, initial, walk
+from jazz_nb.lens.translate import Source, TableState, initial, translate_row, walk
 from jazz_nb.schema.app import App
 
 
@@ -168,6 +168,34 @@ class LensGraph:
             True
         """
         return _bfs(self.lenses, source, target)
+
+    def translate_row(self, source: str, target: str, table: str, data: dict[str, Any],
+                      ) -> tuple[str, dict[str, Any]] | None:
+        """A row of ``table`` in schema ``source`` as schema ``target`` has it: ``(target's
+        table, storage values)``, or ``None`` if no lens path connects them or the path drops
+        the table.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> from jazz_nb.lens.lens import migration
+            >>> v1 = s.define_app({"t": s.table(a=s.int())})
+            >>> v2 = s.define_app({"t": s.table(b=s.int())})
+            >>> graph = LensGraph([migration(v1, v2).rename_column("t", "a", "b")])
+            >>> graph.translate_row(v1.schema_hash, v2.schema_hash, "t", {"a": 7})
+            ('t', {'b': 7})
+        """
+        if source == target:
+            return table, dict(data)
+        path = self.path(source, target)
+        if path is None or source not in self.schemas or target not in self.schemas:
+            return None
+        state = walk(initial(self.schemas[source].tables), [op for step in path
+                                                           for op in step.ops])
+        for name, translated in state.items():
+            if translated.origin == table and name in self.schemas[target].tables:
+                columns = self.schemas[target].table(name).columns
+                return name, translate_row(translated, data, columns)
+        return None
 
     def reachable(self, source: str) -> list[str]:
         """Schema hashes connected to ``source`` (itself first), nearest first.

@@ -44,12 +44,16 @@ ERROR_CODES = {
     "invalid_query": "a subscription's query IR is invalid for the schema",
     "permissions_head_missing": "no permissions are published; session-scoped sync is closed",
     "slow_consumer": "the connection fell too far behind and was dropped",
+    "limit_exceeded": "a per-connection limit was hit; ``limit`` names it, ``max`` is its value",
     "internal": "an unexpected server error (the connection is closed)",
 }
 # batch fate rejection codes (``fate`` messages with kind "rejected")
 REJECTION_CODES = ("permission_denied", "permissions_head_missing", "anonymous_write_denied",
                    "transaction_conflict", "invalid_batch_submission", "unknown_schema",
-                   "unknown_table")
+                   "unknown_table", "batch_id_taken", "internal")
+# rejections that are the write's final answer (the client drops the rows); after any other
+# the rows stay, pending, and the client says why in ``db.status``
+FINAL_REJECTIONS = ("permission_denied", "anonymous_write_denied", "transaction_conflict")
 
 _JSON = {"str": str, "int": int, "dict": dict, "list": list, "bool": bool}
 _CLIENT_MESSAGES: dict[str, dict[str, str]] = {
@@ -93,6 +97,8 @@ def decode(text: str | bytes, side: Side) -> dict[str, Any]:
         message = json.loads(text)
     except (ValueError, UnicodeDecodeError) as err:
         raise error("malformed_message", f"text frame is not JSON: {err}") from None
+    except RecursionError:
+        raise error("malformed_message", "text frame nests too deep") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise error("malformed_message", "a message is a JSON object with a string 'type'")
     kind = message["type"]
@@ -109,14 +115,14 @@ def decode(text: str | bytes, side: Side) -> dict[str, Any]:
     return message
 
 
-def error(code: str, message: str) -> ProtocolError:
+def error(code: str, message: str, **extra: object) -> ProtocolError:
     """A ``ProtocolError`` carrying a wire error ``code``.
 
     Example:
         >>> error("unknown_table", "no table 'x'").code
         'unknown_table'
     """
-    return ProtocolError(f"{message} [{code}]", code=code)
+    return ProtocolError(f"{message} [{code}]", code=code, extra=extra)
 
 
 def error_message(code: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The sync server: HTTP routes and WebSocket sessions on one asyncio loop, one engine thread.
+"""The sync server: HTTP routes and WebSocket sessions on one asyncio loop, an engine per app.
 
 Routes (§8.4): ``GET /health``; ``GET /apps/{app}/schemas``; ``GET /apps/{app}/schema/{hash}``,
 ``POST /apps/{app}/admin/schemas``, ``GET|POST /apps/{app}/admin/permissions``,
@@ -7,7 +7,8 @@ Routes (§8.4): ``GET /health``; ``GET /apps/{app}/schemas``; ``GET /apps/{app}/
 ``GET /apps/{app}/migrations`` (the lens graph); ``/apps/{app}/ws`` (the sync protocol,
 docs/protocol.md).
 
-The loop thread does network I/O, frame decoding and auth; all store work runs on one engine
+The loop thread does network I/O and routing; WebSocket sessions are ``jazz_nb.sync.sessions``
+(handshake, limits, decoding off the loop); each app's store work runs on that app's own engine
 thread (``server_app.AppState``), fed in arrival order — messages that arrive while the engine is
 busy are handled together in its next turn. A bad frame, message or credential gets an ``error``
 message on that connection only.
@@ -23,9 +24,6 @@ import contextlib
 import json
 import logging
 import re
-import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,24 +33,19 @@ from websockets.frames import CloseCode
 from jazz_nb.auth.server_auth import (
     ADMIN_SECRET_HEADER,
     AuthConfig,
-    Principal,
     UnauthenticatedError,
-    auth_headers,
     resolve,
 )
-from jazz_nb.auth.session import Session
-from jazz_nb.errors import JazzError, ProtocolError
+from jazz_nb.errors import JazzError
 from jazz_nb.sync import protocol as p
 from jazz_nb.sync.catalogue import StaleParent
-from jazz_nb.sync.frames import BATCH_RE, decode_frame, read_header
 from jazz_nb.sync.http import HttpError, Request, read_request, response
-from jazz_nb.sync.server_app import AppState, Output, Work
+from jazz_nb.sync.server_app import AppState
+from jazz_nb.sync.sessions import AppRuntime, serve_socket
 from jazz_nb.sync.websocket import WebSocket
 
 log = logging.getLogger("jazz_nb.sync.server")
 APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-HANDSHAKE_SECONDS = 10.0
-MAX_BACKLOG_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
@@ -74,95 +67,6 @@ class ServerConfig:
     heartbeat_seconds: float = p.HEARTBEAT_SECONDS
 
 
-class Connection:
-    """The loop side of one WebSocket session: an ordered send queue with its own task.
-
-    Example:
-        >>> # connection.send(p.encode({"type": "heartbeat"}))
-    """
-
-    def __init__(self, ws: WebSocket, peer_id: str) -> None:
-        self.ws = ws
-        self.peer_id = peer_id
-        self.last_seen = time.monotonic()
-        self._queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
-        self._backlog = 0
-        self._task = asyncio.get_running_loop().create_task(self._write())
-
-    def send(self, message: str | bytes) -> None:
-        """Queue a message; a peer too far behind is dropped (it reconnects and catches up)."""
-        if self._task.done():
-            return
-        self._backlog += len(message)
-        if self._backlog > MAX_BACKLOG_BYTES:
-            self._queue.put_nowait(p.encode(p.error_message(
-                "slow_consumer", "connection dropped: too far behind")))
-            self._queue.put_nowait(None)
-            return
-        self._queue.put_nowait(message)
-
-    async def _write(self) -> None:
-        while (message := await self._queue.get()) is not None:
-            try:
-                await self.ws.send(message)
-            except (ConnectionError, OSError):
-                return
-            self._backlog -= len(message)
-        await self.ws.close(CloseCode.POLICY_VIOLATION, "closed by server")
-
-    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Send what is queued, then close."""
-        self._queue.put_nowait(None)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._task), 5)
-        await self.ws.close(code, reason)
-
-
-class AppRuntime:
-    """The loop side of one app: its connections and the pump feeding the engine.
-
-    Example:
-        >>> # runtime.submit(Work("subscribe", peer_id, message))
-    """
-
-    def __init__(self, server: SyncServer, state: AppState) -> None:
-        self.server = server
-        self.state = state
-        self.connections: dict[str, Connection] = {}
-        self.queue: asyncio.Queue[Work] = asyncio.Queue()
-        self.task = asyncio.get_running_loop().create_task(self._pump())
-
-    def submit(self, work: Work) -> None:
-        """Hand a message to the engine (in arrival order)."""
-        self.queue.put_nowait(work)
-
-    def dispatch(self, outputs: list[Output]) -> None:
-        """Send engine outputs to their connections."""
-        for peer_id, message in outputs:
-            connection = self.connections.get(peer_id)
-            if connection is not None:
-                connection.send(message)
-
-    async def _pump(self) -> None:
-        while True:
-            items = [await self.queue.get()]
-            while not self.queue.empty():
-                items.append(self.queue.get_nowait())
-            try:
-                outputs = await self.server.engine(self.state.process, items)
-            except Exception:  # an engine bug: make the peers involved reconnect and replay
-                log.exception("engine failed on %d messages of app %s", len(items),
-                              self.state.app_id)
-                for peer_id in {w.peer_id for w in items}:
-                    connection = self.connections.get(peer_id)
-                    if connection is not None:
-                        connection.send(p.encode(p.error_message("internal", "server error")))
-                        asyncio.get_running_loop().create_task(
-                            connection.close(CloseCode.INTERNAL_ERROR, "internal"))
-                continue
-            self.dispatch(outputs)
-
-
 class SyncServer:
     """The server: ``await server.start()`` returns the bound port; ``await server.stop()``.
 
@@ -173,13 +77,8 @@ class SyncServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.apps: dict[str, AppRuntime] = {}
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jazz-engine")
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[Any]] = set()
-
-    async def engine(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(*args)`` on the engine thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def start(self) -> int:
         """Listen; returns the bound port (``port=0`` picks a free one)."""
@@ -196,12 +95,10 @@ class SyncServer:
                 await connection.ws.close(CloseCode.GOING_AWAY, "server stopping")
         if self._sessions:
             await asyncio.wait(list(self._sessions), timeout=5)
-        for task in [*self._sessions, *(r.task for r in self.apps.values())]:
+        for task in self._sessions:
             task.cancel()
         for runtime in self.apps.values():
-            if runtime.state.store is not None:
-                await self.engine(runtime.state.store.close)
-        self._executor.shutdown(wait=True)
+            await runtime.stop()
 
     # -- apps ------------------------------------------------------------------------------------
     async def _app(self, app_id: str) -> AppRuntime:
@@ -211,8 +108,9 @@ class SyncServer:
         if runtime is None:
             directory = None if self.config.in_memory or self.config.data_dir is None \
                 else self.config.data_dir / app_id
-            state = await self.engine(AppState, app_id, directory, self.config.max_frame_bytes)
-            runtime = self.apps.setdefault(app_id, AppRuntime(self, state))
+            state = await asyncio.to_thread(AppState, app_id, directory,
+                                            self.config.max_frame_bytes)
+            runtime = self.apps.setdefault(app_id, AppRuntime(state))
         return runtime
 
     # -- HTTP --------------------------------------------------------------------------------------
@@ -288,14 +186,14 @@ class SyncServer:
         if rest == "/schemas" and method == "POST":
             body = request.json()
             try:
-                schema_hash = await self.engine(state.publish_schema,
+                schema_hash = await runtime.run(state.publish_schema,
                                                 (body or {}).get("schema"))
             except JazzError as err:
                 raise HttpError(400, str(err)) from None
             return 201, {"objectId": schema_hash, "hash": schema_hash}
         if rest == "/migrations" and method == "POST":  # a lens (§8.4, jazz_nb.lens)
             try:
-                lens, outputs = await self.engine(state.publish_migration, request.json())
+                lens, outputs = await runtime.run(state.publish_migration, request.json())
             except JazzError as err:
                 raise HttpError(400, str(err)) from None
             runtime.dispatch(outputs)
@@ -313,7 +211,7 @@ class SyncServer:
                 raise HttpError(400, "body needs schemaHash, permissions, "
                                      "expectedParentBundleObjectId")
             try:
-                head, outputs = await self.engine(
+                head, outputs = await runtime.run(
                     state.publish_permissions, body["schemaHash"], body.get("permissions"),
                     body.get("expectedParentBundleObjectId"))
             except StaleParent as err:
@@ -335,133 +233,8 @@ class SyncServer:
         if match is None:
             raise HttpError(404, f"no WebSocket route {request.path}")
         ws = await WebSocket.accept(reader, writer, request.head, self.config.max_frame_bytes)
-        if ws is None:
-            return
-        try:
-            runtime = await self._app(match.group(1))
-            principal, hello = await self._hello(ws, match.group(1))
-        except (HttpError, ProtocolError) as err:
-            code = err.code if isinstance(err, ProtocolError) else "unknown_app"
-            reason = getattr(err, "reason", None)
-            extra = {"reason": reason} if reason else {}
-            with contextlib.suppress(ConnectionError):
-                await ws.send(p.encode(p.error_message(code or "malformed_message", str(err),
-                                                       **extra)))
-            await ws.close(CloseCode.POLICY_VIOLATION, code or "")
-            return
-        peer_id = uuid.uuid4().hex
-        await self.engine(runtime.state.open_peer, peer_id, principal, hello["schema_hash"])
-        connection = Connection(ws, peer_id)
-        runtime.connections[peer_id] = connection
-        session = principal.session
-        connection.send(p.encode({
-            "type": "welcome", "protocol": p.PROTOCOL_VERSION, "connection_id": peer_id,
-            "client_id": hello["client_id"], "tier": "global", "role": principal.role,
-            "user_id": session.user_id if session else None,
-            "max_frame_bytes": self.config.max_frame_bytes,
-            "heartbeat_seconds": self.config.heartbeat_seconds,
-            "schema_known": hello["schema_hash"] in runtime.state.catalogue.apps}))
-        beat = asyncio.get_running_loop().create_task(self._heartbeat(connection))
-        try:
-            await self._session(runtime, connection)
-        finally:
-            beat.cancel()
-            runtime.connections.pop(peer_id, None)
-            runtime.submit(Work("close", peer_id))
-            await connection.close()
-
-    async def _hello(self, ws: WebSocket, app_id: str) -> tuple[Principal, dict[str, Any]]:
-        try:
-            first = await asyncio.wait_for(ws.recv(), HANDSHAKE_SECONDS)
-        except TimeoutError:
-            raise p.error("handshake_required", "no hello within "
-                                                f"{HANDSHAKE_SECONDS:.0f} s") from None
-        if not isinstance(first, str):
-            raise p.error("handshake_required", "the first frame must be a JSON hello")
-        hello = p.decode(first, p.CLIENT)
-        if hello["type"] != "hello":
-            raise p.error("handshake_required", f"expected hello, got {hello['type']!r}")
-        p.check_version(hello["protocol"])
-        auth = hello["auth"]
-        try:
-            session = Session.from_json(auth["session"]) if "session" in auth else None
-            headers = auth_headers(token=auth.get("token"), session=session,
-                                   backend_secret=auth.get("backend_secret"),
-                                   admin_secret=auth.get("admin_secret"))
-            principal = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: resolve(headers, app_id, self.config.auth, required=True))
-        except UnauthenticatedError as err:
-            failure = p.error("unauthenticated", err.message)
-            failure.reason = str(err.code)  # type: ignore[attr-defined]
-            raise failure from None
-        except (ValueError, TypeError) as err:
-            raise p.error("malformed_message", f"hello.auth is malformed: {err}") from None
-        return principal, hello
-
-    async def _heartbeat(self, connection: Connection) -> None:
-        every = self.config.heartbeat_seconds
-        beat = p.encode({"type": "heartbeat"})
-        while True:
-            await asyncio.sleep(every)
-            if time.monotonic() - connection.last_seen > 3 * every:
-                await connection.ws.close(CloseCode.GOING_AWAY, "heartbeat timeout")
-                return
-            connection.send(beat)
-
-    async def _session(self, runtime: AppRuntime, connection: Connection) -> None:
-        parts: dict[str, Any] = {}
-        while (message := await connection.ws.recv()) is not None:
-            connection.last_seen = time.monotonic()
-            try:
-                if isinstance(message, str):
-                    self._control(runtime, connection, message)
-                else:
-                    self._batch(runtime, connection, message, parts)
-            except ProtocolError as err:
-                connection.send(p.encode(p.error_message(err.code or "malformed_message",
-                                                         str(err))))
-                if err.code in ("malformed_frame", "handshake_required"):
-                    await connection.close(CloseCode.PROTOCOL_ERROR, err.code)
-                    return
-
-    def _control(self, runtime: AppRuntime, connection: Connection, text: str) -> None:
-        message = p.decode(text, p.CLIENT)
-        kind = message["type"]
-        if kind in ("subscribe", "unsubscribe"):
-            runtime.submit(Work(kind, connection.peer_id, message))
-        elif kind == "hello":
-            raise p.error("malformed_message", "hello was already received")
-
-    def _batch(self, runtime: AppRuntime, connection: Connection, data: bytes,
-               parts: dict[str, Any]) -> None:
-        try:
-            header, segments = decode_frame(data, runtime.state.catalogue.apps)
-        except ProtocolError as err:
-            if err.code in ("unknown_table", "unknown_schema"):
-                batch_id = read_header(data)[0].get("batch_id")
-                if isinstance(batch_id, str):
-                    connection.send(p.encode({"type": "fate", "batch_id": batch_id,
-                                              "kind": "rejected", "code": err.code,
-                                              "reason": str(err)}))
-            raise
-        batch_id, part, count = header.get("batch_id"), header.get("part", 0), \
-            header.get("parts", 1)
-        if header["type"] != "batch" or not isinstance(batch_id, str) or \
-                not re.match(BATCH_RE, batch_id) or header.get("mode") not in (
-                    "direct", "transactional") or not isinstance(part, int) or \
-                not isinstance(count, int) or not 0 <= part < count:
-            raise p.error("malformed_frame", "a batch frame header needs batch_id (32 hex), "
-                                             "mode direct|transactional and 0 <= part < parts")
-        pending = parts.get("segments") if parts.get("batch_id") == batch_id else None
-        if part != (0 if pending is None else parts["next"]):
-            parts.clear()
-            raise p.error("malformed_frame", f"batch {batch_id}: part {part} out of order")
-        collected = [*(pending or []), *segments]
-        if part + 1 < count:
-            parts.update(batch_id=batch_id, segments=collected, next=part + 1)
-            return
-        parts.clear()
-        runtime.submit(Work("batch", connection.peer_id, (header, collected)))
+        if ws is not None:  # from here on, every answer is a WebSocket message
+            await serve_socket(self, ws, match.group(1))
 
 
 def serve(config: ServerConfig, announce: Any = None) -> None:

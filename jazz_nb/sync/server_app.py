@@ -35,27 +35,35 @@ import pyarrow.compute as pc
 
 from jazz_nb.auth.server_auth import Principal
 from jazz_nb.db import Db, _Shared
-from jazz_nb.errors import JazzError, PolicyDenied, WriteError
+from jazz_nb.errors import JazzError, WriteError
 from jazz_nb.lens import Lens, Migrations
 from jazz_nb.policy.bundle import Permissions
-from jazz_nb.policy.check import check_write
-from jazz_nb.policy.rows import StoreRows
 from jazz_nb.query.builder import Query
 from jazz_nb.query.sql import Compiled
 from jazz_nb.schema.app import App
-from jazz_nb.store import layout
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import RowVersion, VisibleRow
+from jazz_nb.sync.admission import Admission, Rejected, now_us
+from jazz_nb.sync.batches import BatchRegistry, Record, owner_of
 from jazz_nb.sync.catalogue import Catalogue
 from jazz_nb.sync.frames import Segment, encode_frame, segment_versions, split_segments
 from jazz_nb.sync.frames import versions_segments as to_segments
 from jazz_nb.sync.protocol import encode, error_message
+from jazz_nb.sync.readable import Pair, ReadableVersions
 from jazz_nb.sync.scope import Group, Scope, history_arrow
 
 log = logging.getLogger("jazz_nb.sync.server")
 GLOBAL = 2  # a single server is a core: it confirms the global tier (§4.4)
-FATES = "_jz_sync_fates"
-Output = tuple[str, str | bytes]
+
+
+@dataclass(frozen=True)
+class Drop:
+    """An output that closes a peer's connection after an ``internal`` error message."""
+
+    reason: str
+
+
+Output = tuple[str, "str | bytes | Drop"]
 RowKey = tuple[str, str, str]  # (schema mark, table, row id); mark "" = the store's schema
 
 
@@ -84,10 +92,6 @@ class Work:
     data: Any = None
 
 
-class Rejected(JazzError):
-    """A batch's fate is rejection with ``code``."""
-
-
 class _NotNew(Exception):
     """A version taken for a new row's first was not: redo the run with look-ups."""
 
@@ -111,6 +115,8 @@ class AppState:
             directory.mkdir(parents=True, exist_ok=True)
         self.catalogue = Catalogue(directory / "catalogue.json" if directory else None)
         self.store: Store | None = None
+        self.batches: BatchRegistry | None = None  # owners and fates of decided batches
+        self.admission: Admission | None = None  # the write checks (jazz_nb.sync.admission)
         self.migrations: Migrations | None = None  # the lens graph over the store (lens/)
         self.peers: dict[str, Peer] = {}
         self.groups: dict[str, Group] = {}
@@ -127,8 +133,9 @@ class AppState:
         path = str(self.directory / "rows.duckdb") if self.directory else None
         self.store = Store(app, path)
         self.migrations = Migrations(self.store, self.catalogue.graph())
-        self.store.execute(f"CREATE TABLE IF NOT EXISTS {FATES} (batch_id VARCHAR PRIMARY KEY, "
-                           "code VARCHAR NOT NULL, reason VARCHAR NOT NULL)")
+        self.batches = BatchRegistry(self.store)
+        self.admission = Admission(self.store, self.catalogue, self.migrations, self.app_id,
+                                   self._permissions)
 
     def publish_schema(self, schema: Any) -> str:
         """Publish a compiled schema; the store learns its tables. Returns the hash."""
@@ -200,7 +207,11 @@ class AppState:
 
     # -- the engine loop ---------------------------------------------------------------------------
     def process(self, items: Sequence[Work]) -> list[Output]:
-        """Handle messages in order; consecutive batches are checked and applied together."""
+        """Handle messages in order; consecutive batches are checked and applied together.
+
+        One item's failure (an engine bug, or input no check foresaw) costs only the peers
+        that sent it: they get ``internal`` and are dropped (they reconnect and replay), and
+        everyone else's items of the same turn go on."""
         out: list[Output] = []
         run: list[Work] = []
         for item in items:
@@ -208,21 +219,44 @@ class AppState:
                 run.append(item)
                 continue
             if run:
-                out += self._writes(run)
+                out += self._isolated_writes(run)
                 run = []
-            peer = self.peers.get(item.peer_id)
-            if peer is None:
-                continue
-            if item.kind == "subscribe":
-                out += self._subscribe(peer, item.data["id"], item.data["query"])
-            elif item.kind == "unsubscribe":
-                self._drop(peer, item.data["id"])
-            elif item.kind == "close":
-                for sub_id in list(peer.subs):
-                    self._drop(peer, sub_id)
-                del self.peers[peer.id]
+            try:
+                out += self._handle(item)
+            except Exception:
+                log.exception("engine failed on a %s of peer %s", item.kind, item.peer_id)
+                out.append((item.peer_id, Drop(f"server error on {item.kind}")))
         if run:
-            out += self._writes(run)
+            out += self._isolated_writes(run)
+        return out
+
+    def _handle(self, item: Work) -> list[Output]:
+        peer = self.peers.get(item.peer_id)
+        if peer is None:
+            return []
+        if item.kind == "subscribe":
+            return self._subscribe(peer, item.data["id"], item.data["query"])
+        if item.kind == "unsubscribe":
+            self._drop(peer, item.data["id"])
+        elif item.kind == "close":
+            for sub_id in list(peer.subs):
+                self._drop(peer, sub_id)
+            del self.peers[peer.id]
+        return []
+
+    def _isolated_writes(self, run: list[Work]) -> list[Output]:
+        """``_writes`` of a run; if it fails, of each batch alone, so one bad batch fails
+        only its sender."""
+        try:
+            return self._writes(run)
+        except Exception:
+            if len(run) == 1:
+                log.exception("engine failed on a batch of peer %s", run[0].peer_id)
+                return [(run[0].peer_id, Drop("server error on a batch"))]
+            log.exception("engine failed on %d batches; retrying them one by one", len(run))
+        out: list[Output] = []
+        for item in run:
+            out += self._isolated_writes([item])
         return out
 
     # -- subscriptions ---------------------------------------------------------------------------
@@ -244,7 +278,7 @@ class AppState:
         group = self.groups.setdefault(group.key, group)
         group.members.add((peer.id, sub_id))
         peer.subs[sub_id] = group
-        out = [(peer.id, frame) for frame in self._frames(db.app, group.fill_scope())]
+        out = [(peer.id, frame) for frame in self._frames(group)]
         return [*out, (peer.id, encode({"type": "settled", "id": sub_id, "tier": "global"}))]
 
     def _drop(self, peer: Peer, sub_id: int) -> None:
@@ -254,14 +288,21 @@ class AppState:
             if not group.members:
                 self.groups.pop(group.key, None)
 
-    def _frames(self, app: App, scope: Mapping[str, pa.Array | Compiled]) -> list[bytes]:
-        """Row frames with the whole history of every row in ``scope`` (row ids, or a query
-        listing them, per table)."""
+    def _frames(self, group: Group) -> list[bytes]:
+        """Row frames of a new subscription: every version of the rows in its scope that its
+        session may read (``readable``)."""
         assert self.store is not None and self.migrations is not None
-        stored = self.migrations.stored_tables(app)  # every schema version the rows live on
-        segments = [Segment(name, h, history_arrow(self.store, self.catalogue.apps[h], name, ids))
-                    for table, ids in scope.items() if isinstance(ids, Compiled) or len(ids)
-                    for h, name in stored[table]]
+        readable = ReadableVersions.of(group.db)
+        scope = group.fill_scope() if readable is None else dict(group.full_scope())
+        stored = self.migrations.stored_tables(group.db.app)  # every schema version of a table
+        segments = []
+        for table, ids in scope.items():
+            if not isinstance(ids, Compiled) and not len(ids):
+                continue
+            allowed = None if readable is None else readable.pairs(table, ids.to_pylist())
+            for h, name in stored[table]:
+                rows = history_arrow(self.store, self.catalogue.apps[h], name, ids)
+                segments.append(Segment(name, h, _only(rows, allowed)))
         segments = [s for s in segments if s.rows.num_rows]
         return [encode_frame({"type": "rows"}, part)
                 for part in split_segments(segments, self.max_frame_bytes)]
@@ -282,7 +323,7 @@ class AppState:
         if store is None:  # frames were checked against the catalogue, so this cannot happen
             return []
         batches = [(self.peers[w.peer_id], *w.data) for w in run if w.peer_id in self.peers]
-        known = self._known([h["batch_id"] for _, h, segs in batches if h.get("replay")])
+        known = self._known(batches)
         decoded = {h["batch_id"]: [v for s in segs for v in segment_versions(
             s, self.catalogue.apps[s.schema_hash].table(s.table), store.app.schema_hash)]
             for _, h, segs in batches}
@@ -290,39 +331,50 @@ class AppState:
                    if presume_new and self._looks_new(v)}
         olds = self._olds(v for vs in decoded.values() for v in vs if id(v) not in guessed)
         overlay: dict[RowKey, VisibleRow] = {}
+        seen: dict[RowKey, set[str]] = {}
 
         def old_of(key: RowKey) -> VisibleRow | None:
             return overlay[key] if key in overlay else olds.get(key)
 
         fates: list[Output] = []
-        rejected: list[tuple[str, Rejected]] = []
+        rejected: list[Record] = []
         accepted: list[Accepted] = []
         linear = True  # every version extends its row's frontier: a fast store.apply
+        now = now_us()
         for peer, header, _ in batches:
             batch_id = header["batch_id"]
             if batch_id in known:
                 fates.append((peer.id, encode(known[batch_id])))
                 continue
+            known[batch_id] = _taken(batch_id)  # a second copy in this run: someone else's
             try:
-                versions = self._check(peer, header, decoded[batch_id], old_of)
+                versions = self._check(peer, header, decoded[batch_id], old_of, seen, now)
             except Rejected as err:
                 if any(id(v) in guessed for v in decoded[batch_id]):
                     raise _NotNew() from None  # judged on a guess: judge it on the store
-                rejected.append((batch_id, err))
-                fates.append((peer.id, encode(_rejection(batch_id, err.code or
-                                                         "permission_denied", str(err)))))
+                code = err.code or "permission_denied"
+                rejected.append((batch_id, owner_of(peer.principal), code, str(err)))
+                fates.append((peer.id, encode(_rejection(batch_id, code, str(err)))))
                 continue
             for v in versions:
                 old = old_of(_key(v))
                 linear = linear and sorted(v.parents) == sorted(old.frontier if old else ())
                 overlay[_key(v)] = _as_visible(v)
+                seen.setdefault(_key(v), set()).add(v.batch_id)
             accepted.append((peer, header, versions))
         before = self._scopes_before(accepted, olds)
         accepted, failed = self._apply(accepted, linear, bool(guessed))
-        self._record(rejected)
+        assert self.batches is not None
+        self.batches.record(rejected + [(h["batch_id"], owner_of(peer.principal), None, None)
+                                        for peer, h, _ in accepted])
         fates += failed
         fates += [(peer.id, encode(_fate(h))) for peer, h, _ in accepted]
-        return fates + self._fanout(accepted, olds, before)
+        try:
+            return fates + self._fanout(accepted, olds, before)
+        except Exception:  # stored, but not sent: subscribers start over from a fresh fill
+            log.exception("engine failed sending %d accepted batches", len(accepted))
+            return fates + [(peer.id, Drop("server error while sending rows"))
+                            for peer in self.peers.values() if peer.subs]
 
     def _looks_new(self, v: RowVersion) -> bool:
         """Whether a version looks like a new row's first: no parents, not a delete, and its
@@ -333,29 +385,33 @@ class AppState:
         app = self.catalogue.apps[v.schema_hash or self.store.app.schema_hash]
         return len(self.migrations.stored_tables(app).get(v.table, ())) < 2
 
-    def _known(self, batch_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Fates of replayed batches already decided (stored rows, or a recorded rejection)."""
-        if not batch_ids:
-            return {}
-        assert self.store is not None
+    def _known(self, batches: Sequence[tuple[Peer, dict[str, Any], Any]],
+               ) -> dict[str, dict[str, Any]]:
+        """The fate to answer for batches already decided: the recorded one to their owner,
+        ``batch_id_taken`` to anyone else. A replayed batch the registry lacks (stored before
+        it was recorded) is found in the histories; it is its writer's if every version of it
+        names the writer as ``updated_by`` (trusted peers: always)."""
+        assert self.batches is not None and self.store is not None
+        ids = [h["batch_id"] for _, h, _ in batches]
+        decided = self.batches.lookup(ids)
+        missing = [h["batch_id"] for _, h, _ in batches
+                   if h.get("replay") and h["batch_id"] not in decided]
+        stored = self.batches.stored(self.catalogue.apps.values(), missing)
         out: dict[str, dict[str, Any]] = {}
-        with self.store.lock:
-            marks = ", ".join(["CAST(? AS UUID)"] * len(batch_ids))
-            for app in self.catalogue.apps.values():
-                for table in app.tables:
-                    history = layout.quote(layout.history_table(table, app.schema_hash))
-                    rows = self.store.conn.execute(
-                        f"SELECT DISTINCT replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), "
-                        f"_jz_state FROM {history} WHERE _jz_batch_id IN ({marks})",
-                        batch_ids).fetchall()
-                    for batch_id, state in rows:
-                        out[batch_id] = _fate({"batch_id": batch_id, "mode": "transactional"
-                                               if state == "VisibleTransactional" else "direct"})
-            marks = ", ".join(["?"] * len(batch_ids))
-            for batch_id, code, reason in self.store.conn.execute(
-                    f"SELECT batch_id, code, reason FROM {FATES} WHERE batch_id IN ({marks})",
-                    batch_ids).fetchall():
-                out[batch_id] = _rejection(batch_id, code, reason)
+        for peer, header, _ in batches:
+            batch_id, owner = header["batch_id"], owner_of(peer.principal)
+            record = decided.get(batch_id)
+            if record is not None:
+                out[batch_id] = _taken(batch_id) if record.owner != owner else (
+                    _fate(header) if record.code is None
+                    else _rejection(batch_id, record.code, record.reason or ""))
+            elif batch_id in stored:
+                state, authors = stored[batch_id]
+                session = peer.principal.session
+                mine = peer.trusted or (session is not None and authors == {session.user_id})
+                out[batch_id] = _fate({"batch_id": batch_id, "mode": "transactional"
+                                       if state == "VisibleTransactional" else "direct"}) \
+                    if mine else _taken(batch_id)
         return out
 
     def _olds(self, versions: Iterable[RowVersion]) -> dict[RowKey, VisibleRow]:
@@ -384,8 +440,9 @@ class AppState:
         return self.migrations.current(view, table, row_id)
 
     def _check(self, peer: Peer, header: dict[str, Any], versions: list[RowVersion],
-               old_of: Any) -> list[RowVersion]:
-        """The batch's versions, confirmed at the global tier, or ``Rejected``."""
+               old_of: Any, seen: dict[RowKey, set[str]], now: int) -> list[RowVersion]:
+        """The batch's versions, confirmed at the global tier, or ``Rejected``
+        (``jazz_nb.sync.admission`` says what is checked)."""
         batch_id, mode = header["batch_id"], header.get("mode")
         state = {"direct": "VisibleDirect", "transactional": "VisibleTransactional"}.get(mode)
         rows = {_key(v) for v in versions}
@@ -393,57 +450,24 @@ class AppState:
                 v.batch_id != batch_id or v.state != state for v in versions):
             raise Rejected("a batch needs versions of distinct rows, all with its batch id and "
                            "the state of its mode", code="invalid_batch_submission")
-        db = None if peer.trusted else self._writer_db(peer)
+        session = None if peer.trusted else peer.principal.session
+        if not peer.trusted and session is None:
+            raise Rejected("session required to write", code="permission_denied")
+        assert self.admission is not None
         for v in versions:
             old = old_of(_key(v))
             if mode == "transactional" and sorted(v.parents) != sorted(old.frontier if old
                                                                         else ()):
                 raise Rejected("row visible parent changed since transaction write was staged",
                                code="transaction_conflict")
-            if db is not None:
-                self._authorize(db, v, old)
+            self.admission.check(v, old, session, seen.get(_key(v), set()), now)
         return [replace(v, tier=GLOBAL) for v in versions]
 
-    def _writer_db(self, peer: Peer) -> Db:
-        session = peer.principal.session
-        if session is None:
-            raise Rejected("session required to write", code="permission_denied")
-        if session.auth_mode == "anonymous":
-            raise Rejected("anonymous sessions cannot write", code="anonymous_write_denied")
-        return self._db(peer)
-
-    def _authorize(self, db: Db, v: RowVersion, old: VisibleRow | None) -> None:
-        """Provenance and row policies of one version written by ``db``'s session."""
-        session = db.session
-        assert session is not None
-        op = "delete" if v.delete_kind else ("update" if old is not None or v.parents
-                                             else "insert")
-        if op != "insert" and old is None:
-            raise Rejected(f"{op} of row {v.row_id} of table {v.table!r}, whose earlier "
-                           "versions this server never accepted", code="permission_denied")
-        if v.updated_by != session.user_id or (old is None and v.created_by != session.user_id):
-            raise Rejected(f"row {v.row_id} of table {v.table!r}: provenance does not match "
-                           f"session {session.user_id!r}", code="permission_denied")
-        rows = StoreRows(db.store, db.app, db.compile_context().source)
-        try:
-            check_write(db.app, db._shared.permissions, session, rows, op, v.table, old,
-                        None if op == "delete" else v.data, v.row_id)
-        except PolicyDenied as err:
-            raise Rejected(str(err), code=err.code or "permission_denied") from None
-
-    def _record(self, rejected: Sequence[tuple[str, Rejected]]) -> None:
-        """Remember rejections, so a replay of the batch gets the same fate."""
-        assert self.store is not None
-        if rejected:
-            self.store.execute(
-                f"INSERT INTO {FATES} SELECT * FROM (SELECT unnest(?) AS b, unnest(?) AS c, "
-                "unnest(?) AS r) ON CONFLICT DO NOTHING",
-                [[b for b, _ in rejected], [e.code or "permission_denied" for _, e in rejected],
-                 [str(e) for _, e in rejected]])
-
-    def _reject(self, batch_id: str, err: Rejected) -> dict[str, Any]:
-        self._record([(batch_id, err)])
-        return _rejection(batch_id, err.code or "permission_denied", str(err))
+    def _reject(self, peer: Peer, batch_id: str, err: Rejected) -> dict[str, Any]:
+        code = err.code or "permission_denied"
+        assert self.batches is not None
+        self.batches.record([(batch_id, owner_of(peer.principal), code, str(err))])
+        return _rejection(batch_id, code, str(err))
 
     def _apply(self, accepted: list[Accepted], linear: bool, presumed: bool,
                ) -> tuple[list[Accepted], list[Output]]:
@@ -466,7 +490,8 @@ class AppState:
                 kept.append((peer, header, versions))
             except WriteError as err:
                 rejection = Rejected(str(err), code="invalid_batch_submission")
-                failed.append((peer.id, encode(self._reject(header["batch_id"], rejection))))
+                failed.append((peer.id, encode(self._reject(peer, header["batch_id"],
+                                                            rejection))))
         return kept, failed
 
     # -- fan-out ---------------------------------------------------------------------------------
@@ -532,15 +557,21 @@ class AppState:
                 incoming.setdefault(_key(v), []).append(v)
         deliveries: dict[str, _Delivery] = {}
         for group in self._affected(changed):
-            news, whole = self._group_changes(group, changed, olds, scopes_before, incoming)
+            news, whole, interest = self._group_changes(group, changed, olds, scopes_before,
+                                                        incoming)
             if not news and not whole:
                 continue
+            allowed = _readable_pairs(group, interest)
+            if allowed is not None:
+                news = [v for v in news if (v.row_id, v.batch_id) in allowed]
             for peer_id in {peer_id for peer_id, _ in group.members}:
                 delivery = deliveries.setdefault(peer_id, _Delivery())
                 delivery.groups.append(group.key)
                 delivery.news.update(((v.batch_id, v.row_id), v) for v in news)
                 for key, ids in whole.items():
                     delivery.whole.setdefault(key, set()).update(ids)
+                if allowed is not None:
+                    delivery.allowed = (delivery.allowed or set()) | allowed
         histories = self._histories(deliveries.values())
         cache: dict[tuple[Any, ...], list[bytes]] = {}
         out: list[Output] = []
@@ -555,8 +586,11 @@ class AppState:
     def _group_changes(self, group: Group, changed: dict[str, dict[str, set[str]]],
                        olds: Mapping[RowKey, VisibleRow], scopes_before: Mapping[str, Scope],
                        incoming: dict[RowKey, list[RowVersion]],
-                       ) -> tuple[list[RowVersion], dict[tuple[str, str], set[str]]]:
-        """A group's new versions of rows in scope, and rows that entered its scope."""
+                       ) -> tuple[list[RowVersion], dict[tuple[str, str], set[str]],
+                                  dict[str, set[str]]]:
+        """A group's new versions of changed rows in its scope before or after the write, the
+        rows that entered its scope (their histories are sent), and per table every row id
+        either touches (whose versions the session's read policy then filters)."""
         assert self.migrations is not None
         rows, keys = self._project(changed, group.db.app)
         stored = self.migrations.stored_tables(group.db.app)
@@ -564,8 +598,10 @@ class AppState:
         before = {t: set(ids.to_pylist()) for t, ids in scopes_before.get(group.key, {}).items()}
         news: list[RowVersion] = []
         whole: dict[tuple[str, str], set[str]] = {}
+        interest: dict[str, set[str]] = {}
         for table, ids in after.items():
             for row_id in set(ids.to_pylist()) - before.get(table, set()):
+                interest.setdefault(table, set()).add(row_id)
                 origin = keys.get((table, row_id), [])
                 if any(k in olds for k in origin) or row_id not in rows.get(table, ()):
                     for schema_hash, name in stored[table]:
@@ -574,8 +610,9 @@ class AppState:
                     news += [v for k in origin for v in incoming[k]]
         for table, ids in rows.items():
             for row_id in ids & before.get(table, set()):
+                interest.setdefault(table, set()).add(row_id)
                 news += [v for k in keys[(table, row_id)] for v in incoming[k]]
-        return news, whole
+        return news, whole, interest
 
     def _histories(self, deliveries: Iterable[_Delivery]) -> dict[tuple[str, str], pa.Table]:
         """Whole histories of every row entering some scope, read once per table."""
@@ -609,7 +646,8 @@ class AppState:
             if len(mine):
                 keep = pc.and_(keep, pc.invert(pc.is_in(rows.column("_jz_batch_id"),
                                                         value_set=mine)))
-            segments.append(Segment(table, schema_hash, rows.filter(keep)))
+            segments.append(Segment(table, schema_hash, _only(rows.filter(keep),
+                                                              delivery.allowed)))
         segments = [seg for seg in segments if seg.rows.num_rows]
         return [encode_frame({"type": "rows"}, part)
                 for part in split_segments(segments, self.max_frame_bytes)]
@@ -622,6 +660,25 @@ class _Delivery:
     groups: list[str] = field(default_factory=list)
     news: dict[tuple[str, str], RowVersion] = field(default_factory=dict)
     whole: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    allowed: set[Pair] | None = None  # (row, batch) its session may read; None: every version
+
+
+def _readable_pairs(group: Group, interest: Mapping[str, set[str]]) -> set[Pair] | None:
+    """The versions of ``interest``'s rows that ``group``'s session may read (``None``: all)."""
+    readable = ReadableVersions.of(group.db)
+    if readable is None:
+        return None
+    return {pair for table, ids in interest.items() for pair in readable.pairs(table, ids)}
+
+
+def _only(rows: pa.Table, allowed: set[Pair] | None) -> pa.Table:
+    """The wire versions among ``rows`` that are in ``allowed`` (all when it is ``None``)."""
+    if allowed is None or not rows.num_rows:
+        return rows
+    keys = pc.binary_join_element_wise(rows.column("_jz_row_id"), rows.column("_jz_batch_id"),
+                                       ":")
+    wanted = pa.array([f"{row}:{batch}" for row, batch in allowed], pa.string())
+    return rows.filter(pc.is_in(keys, value_set=wanted))
 
 
 def _key(v: RowVersion) -> RowKey:
@@ -636,6 +693,11 @@ def _as_visible(v: RowVersion) -> VisibleRow:
 def _fate(header: Mapping[str, Any]) -> dict[str, Any]:
     kind = "acceptedTransaction" if header.get("mode") == "transactional" else "durableDirect"
     return {"type": "fate", "batch_id": header["batch_id"], "kind": kind, "tier": "global"}
+
+
+def _taken(batch_id: str) -> dict[str, Any]:
+    return _rejection(batch_id, "batch_id_taken", f"batch id {batch_id} belongs to another "
+                                                  "writer; write under a fresh batch id")
 
 
 def _rejection(batch_id: str, code: str, reason: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import random
 import struct
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -270,7 +271,8 @@ def test_replayed_batches_are_idempotent(server, open_app, app_id, clients):
     batch = new_batch_id()
     secret = generate_secret()
     author, me = mint_token(secret, app_id), user_id(secret)
-    version = RowVersion("todos", new_row_id(), batch, (), 1, me, 1, me,
+    now = time.time_ns() // 1000
+    version = RowVersion("todos", new_row_id(), batch, (), now, me, now, me,
                          {"title": "once", "done": False, "priority": None, "project_id": None})
     frame = encode_frame({"type": "batch", "batch_id": batch, "mode": "direct", "replay": True},
                          versions_segments([version], app.schema_hash, {app.schema_hash: app}))
@@ -296,8 +298,9 @@ def test_a_parentless_version_of_an_existing_row_is_judged_as_an_update(server, 
     mallory = user_id(secret)
     data = {"title": "mallory's", "done": False, "priority": None, "project_id": None}
     batch = new_batch_id()
-    stolen = RowVersion("todos", row.id, batch, (), 2, mallory, 2, mallory, data)
-    fresh = RowVersion("todos", new_row_id(), batch, (), 2, mallory, 2, mallory, data)
+    now = time.time_ns() // 1000
+    stolen = RowVersion("todos", row.id, batch, (), now, mallory, now, mallory, data)
+    fresh = RowVersion("todos", new_row_id(), batch, (), now, mallory, now, mallory, data)
     frame = encode_frame({"type": "batch", "batch_id": batch, "mode": "direct"},
                          versions_segments([fresh, stolen], app.schema_hash,
                                            {app.schema_hash: app}))
