@@ -24,6 +24,8 @@ from jazz_nb.query.ir import query_from_ir, query_to_ir
 from jazz_nb.query.sql import compile_query
 from jazz_nb.schema import types as t
 
+MAX_COUNT = 2**62  # limits and offsets: what DuckDB's BIGINT takes, with room
+
 if TYPE_CHECKING:
     from jazz_nb.schema.app import App
     from jazz_nb.schema.relations import Relation
@@ -184,9 +186,10 @@ class Query:
         return replace(self, conditions=(*self.conditions, Condition(column, op, stored)))
 
     def _count(self, what: str, n: Any) -> int | None:
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-            raise QueryError(f"{what} on table {self.table!r} must be a non-negative int, "
-                             f"got {n!r}", table=self.table)
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int)
+                              or not 0 <= n <= MAX_COUNT):
+            raise QueryError(f"{what} on table {self.table!r} must be an int from 0 to "
+                             f"{MAX_COUNT}, got {n!r}", table=self.table)
         return n
 
     def _sub_query(self, rel: Relation, spec: Any) -> Query:

@@ -54,6 +54,8 @@ HANDSHAKE_SECONDS = 10.0
 FIRST_ROWS_SECONDS = 30.0  # how long a new live query waits for its first rows
 MAX_INBOX_BYTES = 512 * 1024 * 1024  # apply at once past this many buffered bytes
 CONFIRM_DELAY = 0.25  # seconds: confirmations are recorded in the store in bursts
+HELD_RETRY_SECONDS = 5.0  # a batch the server refused for now is sent again after this, doubling
+HELD_RETRY_MAX = 60.0
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -87,6 +89,7 @@ class SyncStatus:
     connection_id: str | None = None
     user_id: str | None = None
     attempts: int = 0
+    held: int = 0  # batches the server has not accepted yet (kept, sent again; see last_error)
 
     @property
     def connected(self) -> bool:
@@ -177,6 +180,8 @@ class SyncClient:
         self._listeners: list[Callable[[SyncStatus], Any]] = []
         self._closing = False
         self._confirmed: list[str] = []
+        self._held: dict[str, tuple[str, str]] = {}  # batch id -> (code, reason) of a refusal
+        self._retry_seconds = HELD_RETRY_SECONDS
         self._inbox: list[Any] = []  # received row segments not applied yet
         self._inbox_bytes = 0
         self._last_heard = time.monotonic()
@@ -191,7 +196,8 @@ class SyncClient:
     def status(self) -> SyncStatus:
         """The current ``SyncStatus``."""
         return SyncStatus(self._state, self.server_url, len(self.outbox), self._last_settled,
-                          self._error, self._connection_id, self.user_id, self._attempts)
+                          self._error, self._connection_id, self.user_id, self._attempts,
+                          len(self._held))
 
     def on_status(self, callback: Callable[[SyncStatus], Any]) -> Callable[[], None]:
         """Call ``callback(status)`` (on the sync thread) whenever the status changes."""
@@ -484,11 +490,16 @@ class SyncClient:
         batch_id = msg["batch_id"]
         if msg["kind"] == "rejected":
             code, reason = str(msg.get("code", "rejected")), str(msg.get("reason", ""))
+            if code not in p.FINAL_REJECTIONS:
+                self._hold(batch_id, code, reason)
+                return
             self.outbox.discard(batch_id)
+            self._held.pop(batch_id, None)
             self.store.set_batch_state(batch_id, "Rejected")
             self.tracker.reject(batch_id, code, reason)
         elif msg["kind"] in ("durableDirect", "acceptedTransaction"):
             self.outbox.discard(batch_id)
+            self._held.pop(batch_id, None)
             self.tracker.settle(batch_id, msg.get("tier", "global"))
             if self.outbox.durable:  # recorded a moment later, many at once: replaying a
                 self._confirmed.append(batch_id)  # batch whose record was lost is harmless
@@ -499,6 +510,26 @@ class SyncClient:
         if self._conn is not None:
             self._conn.sent.discard(batch_id)
         self._changed()
+
+    def _hold(self, batch_id: str, code: str, reason: str) -> None:
+        """A refusal that is not the write's final answer (the server lacks the schema, its
+        permissions, ...): the rows stay, pending; the batch is sent again later, and
+        ``db.status`` says why."""
+        if batch_id not in {i.batch_id for i in self.outbox.pending()}:
+            return
+        self._held[batch_id] = (code, reason)
+        self.tracker.hold(batch_id, code, reason)
+        if len(self._held) == 1:
+            self._loop.call_later(self._retry_seconds, self._retry_held)
+            self._retry_seconds = min(self._retry_seconds * 2, HELD_RETRY_MAX)
+        self._changed(error=f"{len(self._held)} batch(es) not accepted yet, kept and sent "
+                            f"again: {code}: {reason}")
+
+    def _retry_held(self) -> None:
+        held, self._held = self._held, {}
+        if self._conn is not None:
+            self._conn.sent.difference_update(held)
+        self._kick()
 
     def _mark_confirmed(self) -> None:
         confirmed, self._confirmed = self._confirmed, []

@@ -48,12 +48,15 @@ from jazz_nb.sync.batches import BatchRegistry, Record, owner_of
 from jazz_nb.sync.catalogue import Catalogue
 from jazz_nb.sync.frames import Segment, encode_frame, segment_versions, split_segments
 from jazz_nb.sync.frames import versions_segments as to_segments
-from jazz_nb.sync.protocol import encode, error_message
+from jazz_nb.sync.protocol import FINAL_REJECTIONS, encode, error_message
 from jazz_nb.sync.readable import Pair, ReadableVersions
 from jazz_nb.sync.scope import Group, Scope, history_arrow
 
 log = logging.getLogger("jazz_nb.sync.server")
 GLOBAL = 2  # a single server is a core: it confirms the global tier (§4.4)
+# rejections that are a batch's fate for good (a replay gets the same); others (no permissions
+# published yet, ...) are answered but not recorded, so the writer's next try is judged anew
+RECORDED_REJECTIONS = (*FINAL_REJECTIONS, "invalid_batch_submission")
 
 
 @dataclass(frozen=True)
@@ -353,7 +356,10 @@ class AppState:
                 if any(id(v) in guessed for v in decoded[batch_id]):
                     raise _NotNew() from None  # judged on a guess: judge it on the store
                 code = err.code or "permission_denied"
-                rejected.append((batch_id, owner_of(peer.principal), code, str(err)))
+                if code in RECORDED_REJECTIONS:  # else the writer may send it again later
+                    rejected.append((batch_id, owner_of(peer.principal), code, str(err)))
+                else:
+                    del known[batch_id]
                 fates.append((peer.id, encode(_rejection(batch_id, code, str(err)))))
                 continue
             for v in versions:

@@ -43,6 +43,8 @@ def status_html(status: SyncStatus) -> str:
     if status.server_url:
         parts.append(f"<code>{html.escape(status.server_url)}</code>")
     parts.append(f"outbox {status.outbox}")
+    if status.held:
+        parts.append(f"<b>{status.held} not accepted yet</b>")
     if status.last_settled is not None:
         settled = time.strftime("%H:%M:%S", time.localtime(status.last_settled))
         parts.append(f"settled {settled}")

@@ -33,12 +33,14 @@ class BatchTracker:
         self._cond = threading.Condition()
         self._reached: dict[str, int] = {}
         self._rejected: dict[str, tuple[str, str]] = {}
+        self._held: dict[str, tuple[str, str]] = {}  # not accepted yet, kept and retried
         self.highest_reachable = 0  # "local" only until a sync server is attached
 
     def settle(self, batch_id: str, tier: str) -> None:
         """Record that ``batch_id`` is durable at ``tier`` (and every lower tier)."""
         with self._cond:
             self._reached[batch_id] = max(self._reached.get(batch_id, -1), tier_rank(tier))
+            self._held.pop(batch_id, None)
             self._cond.notify_all()
 
     def reject(self, batch_id: str, code: str, reason: str) -> None:
@@ -46,6 +48,12 @@ class BatchTracker:
         with self._cond:
             self._rejected[batch_id] = (code, reason)
             self._cond.notify_all()
+
+    def hold(self, batch_id: str, code: str, reason: str) -> None:
+        """Record why the server did not accept ``batch_id`` *yet* (it stays pending and is
+        sent again); a waiter that times out says so."""
+        with self._cond:
+            self._held[batch_id] = (code, reason)
 
     def reached(self, batch_id: str) -> str | None:
         """Highest tier reached so far, or None."""
@@ -67,8 +75,11 @@ class BatchTracker:
                 code, reason = self._rejected[batch_id]
                 raise WriteRejected(code, reason, batch_id=batch_id)
             if not done:
+                held = self._held.get(batch_id)
+                why = (f"; the server has not accepted it ({held[0]}: {held[1]}) — it stays "
+                       "pending locally and is sent again") if held else ""
                 raise TimeoutError(f"batch {batch_id} did not reach tier {tier!r} "
-                                   f"within {timeout} s")
+                                   f"within {timeout} s{why}")
 
 
 class WriteHandle:

@@ -9,7 +9,7 @@ from jazz_nb.auth.identity import generate_secret
 from jazz_nb.auth.session import Session
 from jazz_nb.policy import define_permissions
 from jazz_nb.sync import deploy
-from tests.sync.conftest import ADMIN, BACKEND, creator_rules
+from tests.sync.conftest import ADMIN, BACKEND, creator_rules, open_rules
 
 pytestmark = pytest.mark.slow
 
@@ -57,18 +57,25 @@ def test_rejection_rolls_back_the_local_rows(server, app, app_id, clients):
 
 
 def test_permissions_head_missing_fails_closed(server, app, app_id, clients):
+    """The server stores nothing until permissions are published; the client keeps the row,
+    pending, says why, and sends it again once the server can accept it."""
     deploy(server.url, app_id, admin_secret=ADMIN, app=app)  # schema only
     user = clients()
-    with pytest.raises(jz.WriteRejected) as caught:
-        user.insert(app.todos, {"title": "x"}).wait("global", timeout=10)
-    assert caught.value.code == "permissions_head_missing"
-    assert user.all(app.todos) == []
+    row = user.insert(app.todos, {"title": "x"})
+    with pytest.raises(TimeoutError, match="permissions_head_missing"):
+        row.wait("global", timeout=10)
+    assert [r.id for r in user.all(app.todos)] == [row.id]  # nothing the user wrote is lost
+    assert user.status.held == 1 and "permissions_head_missing" in user.status.last_error
     with pytest.raises(jz.ProtocolError) as refused:
         user.all(app.todos, tier="edge")
     assert refused.value.code == "permissions_head_missing"
     backend = clients(backend_secret=BACKEND)  # trusted backends are not session-scoped
     backend.insert(app.todos, {"title": "from backend"}).wait("global", timeout=10)
     assert len(backend.all(app.todos, tier="edge")) == 1
+    deploy(server.url, app_id, admin_secret=ADMIN, app=app,
+           permissions=define_permissions(app, open_rules))
+    row.wait("global", timeout=30)  # sent again after the held-batch retry
+    assert user.status.held == 0
 
 
 def test_includes_pull_in_related_rows(open_app, clients):
