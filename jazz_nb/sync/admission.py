@@ -6,7 +6,10 @@ Nothing a client sends about a version is taken on trust:
   the server's clock plus ``MAX_SKEW_SECONDS``; every parent is a version the server holds of
   that row; the tier is set by the server.
 * **Provenance** (session writers). ``updated_by`` is the session's user; an insert's
-  ``created_by`` too; an update keeps the row's ``created_by`` and ``created_at``.
+  ``created_by`` too; a version over an existing row keeps the row's ``created_by``, and, if it
+  names parents (it saw the row), its ``created_at``. A parentless version over an existing
+  row (an upsert that did not know the row was there) may carry its own ``created_at``: the
+  merge decides which one shows, as for any concurrent version.
 * **Row policies** (session writers), under the permissions head's own schema: a version of
   another schema version is translated there through the lens path first (Jazz's "authorization
   schema"), so a renamed column is never read as NULL. Writing a deleted row again is an update
@@ -128,10 +131,12 @@ class Admission:
         if old is None and v.created_by != user:
             raise _invalid(v, f"an insert's created_by {v.created_by!r} is not the session's "
                               f"user {user!r}")
-        if old is not None and (v.created_by, v.created_at) != (old.created_by,
-                                                                  old.created_at):
-            raise _invalid(v, f"created_by/created_at ({v.created_by!r}, {v.created_at}) differ "
-                              f"from the row's ({old.created_by!r}, {old.created_at})")
+        if old is not None and v.created_by != old.created_by:
+            raise _invalid(v, f"created_by {v.created_by!r} differs from the row's creator "
+                              f"{old.created_by!r}")
+        if old is not None and v.parents and v.created_at != old.created_at:
+            raise _invalid(v, f"created_at {v.created_at} differs from the row's "
+                              f"{old.created_at}")
 
     # -- policies --------------------------------------------------------------------------------
     def _authorize(self, v: RowVersion, old: VisibleRow | None, session: Session) -> None:

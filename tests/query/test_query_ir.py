@@ -138,7 +138,7 @@ def test_ir_format(app: App) -> None:
     ({"table": "todos", "where": [{"column": "$createdAt", "op": "eq", "value": "x"}]},
      "µs timestamp"),
     ({"table": "todos", "order_by": [{"column": "title", "direction": "up"}]}, "direction"),
-    ({"table": "todos", "limit": -1}, "non-negative"),
+    ({"table": "todos", "limit": -1}, "must be an int from 0"),
     ({"table": "todos", "include": {"nope": {"table": "todos"}}}, "unknown relation 'nope'"),
     ({"table": "todos", "include": {"project": {"table": "parts"}}},
      "needs a query of table 'projects'"),
