@@ -98,15 +98,16 @@ def cli_supports(flag: str) -> bool:
     return flag in text.split()
 
 
-def server_command(*, data_dir: Path | None = None, flags: Sequence[str] = ()) -> list[str]:
-    """The argv of a loopback server on port 0 (in memory unless ``data_dir``).
+def server_command(*, data_dir: Path | None = None, flags: Sequence[str] = (),
+                   port: int = 0) -> list[str]:
+    """The argv of a loopback server on ``port`` (in memory unless ``data_dir``).
 
     Example:
         >>> server_command(flags=["--max-subscriptions", "5"])[-2:]
         ['--max-subscriptions', '5']
     """
     args = [sys.executable, "-m", "jazz_nb.sync.cli", "server", "--host", "127.0.0.1",
-            "--port", "0", "--allow-local-first-auth"]
+            "--port", str(port), "--allow-local-first-auth"]
     args += ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
     return args + list(flags)
 
@@ -124,14 +125,14 @@ def server_env() -> dict[str, str]:
 
 
 def launch(log: Path, *, data_dir: Path | None = None, flags: Sequence[str] = (),
-           timeout: float = 30.0) -> LocalServer:
+           port: int = 0, timeout: float = 30.0) -> LocalServer:
     """Start a server process (stderr to ``log``) and wait for its listening line.
 
     Example:
         >>> # with launch(tmp_path / "server.log", flags=["--max-subscriptions", "5"]) as srv:
     """
     with open(log, "ab") as stderr:
-        process = subprocess.Popen(server_command(data_dir=data_dir, flags=flags),
+        process = subprocess.Popen(server_command(data_dir=data_dir, flags=flags, port=port),
                                    stdout=subprocess.PIPE, stderr=stderr,
                                    stdin=subprocess.DEVNULL, env=server_env())
     assert process.stdout is not None
