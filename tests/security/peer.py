@@ -342,6 +342,14 @@ class Peer:
                                         self.app.schema_hash)
         return out
 
+    def wait_row(self, row_id: str, timeout: float = DEADLINE) -> None:
+        """Read until a version of ``row_id`` has arrived."""
+        def arrived() -> bool:
+            self.drain(0.05)
+            return any(v.row_id == row_id for v in self.versions())
+
+        wait_until(arrived, timeout, f"row {row_id}")
+
     def closed(self, timeout: float = DEADLINE) -> int | None:
         """Wait until the server closes the connection; its close code."""
         deadline = time.monotonic() + timeout

@@ -3,7 +3,7 @@
 Policies (``team_rules``): a project is read by its creator and its members; a membership is
 added by the project's creator and read by the member and the creator; a todo is read, inserted
 and updated by whoever can read its project (a todo without a project is public) and deleted
-by its creator only; a note is its creator's alone.
+by its creator only, and may be blocked by another todo; a note is its creator's alone.
 
 ``Team`` is one deployed app id on a running server with three users (alice and bob, honest;
 mallory, hostile), raw peers and honest clients for any of them, and ``assert_serving`` — the
@@ -43,7 +43,8 @@ def team_app() -> s.App:
         "todos": s.table(title=s.string(), done=s.boolean(default=False),
                          priority=s.int().optional(), project_id=s.ref("projects").optional(),
                          status=s.enum("open", "closed", default="open"),
-                         meta=s.json().optional(), due=s.timestamp().optional()),
+                         meta=s.json().optional(), due=s.timestamp().optional(),
+                         blocked_by_id=s.ref("todos").optional()),
         "notes": s.table(body=s.string()),
     })
 
@@ -126,12 +127,23 @@ class Team:
         row = db.insert(self.app.projects, {"name": name}).wait("global", timeout=DEADLINE)
         return db, row.id
 
+    def barrier(self, peer: Peer) -> None:
+        """Wait until ``peer`` (subscribed to public todos) got a bystander's write made now:
+        every delivery of earlier writes has reached it (one connection is ordered)."""
+        writer = self._bystander_pair()[0]
+        row = writer.insert(self.app.todos, {"title": "barrier"}).wait("global",
+                                                                        timeout=DEADLINE)
+        peer.wait_row(row.id)
+
+    def _bystander_pair(self) -> tuple[jz.Db, jz.Db]:
+        if self._bystanders is None:
+            self._bystanders = (self.client(), self.client())
+        return self._bystanders
+
     def assert_serving(self) -> None:
         """The server is alive, and a write of one bystander reaches another bystander."""
         assert alive(self.server), f"server died: exit code {self.server.process.returncode}"
-        if self._bystanders is None:
-            self._bystanders = (self.client(), self.client())
-        writer, reader = self._bystanders
+        writer, reader = self._bystander_pair()
         self._served += 1
         marker = f"bystander write {self._served}"
         live = reader.live(self.app.todos.where(title=marker))
