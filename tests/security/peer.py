@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import selectors
@@ -86,16 +87,25 @@ class User:
 
 
 # -- server processes ---------------------------------------------------------------------------
-def cli_supports(flag: str) -> bool:
-    """Whether ``jazz-nb server`` knows ``flag`` (checked in its ``--help``).
+@functools.cache
+def server_flags() -> frozenset[str]:
+    """The flags ``jazz-nb server`` knows (read once from its ``--help``).
 
     Example:
-        >>> cli_supports("--max-frame-bytes")
-        True
+        >>> # "--max-frame-bytes" in server_flags()  -> True
     """
     text = subprocess.run([sys.executable, "-m", "jazz_nb.sync.cli", "server", "--help"],
                           capture_output=True, text=True, timeout=60).stdout
-    return flag in text.split()
+    return frozenset(word.strip("[],") for word in text.split() if word.startswith("--"))
+
+
+def cli_supports(flag: str) -> bool:
+    """Whether ``jazz-nb server`` knows ``flag``.
+
+    Example:
+        >>> # cli_supports("--http-head-seconds")
+    """
+    return flag in server_flags()
 
 
 def server_command(*, data_dir: Path | None = None, flags: Sequence[str] = (),

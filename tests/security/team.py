@@ -27,7 +27,7 @@ from jazz_nb import s
 from jazz_nb.policy import define_permissions
 from jazz_nb.sync import connect, deploy
 from jazz_nb.sync.process import LocalServer
-from tests.security.peer import ADMIN, DEADLINE, Peer, User, alive
+from tests.security.peer import ADMIN, DEADLINE, Peer, User, alive, batch_frame, version
 
 
 def team_app() -> s.App:
@@ -126,6 +126,20 @@ class Team:
         db = self.client(owner)
         row = db.insert(self.app.projects, {"name": name}).wait("global", timeout=DEADLINE)
         return db, row.id
+
+    def keep_engine_busy(self, busy: Peer, rows: int = 5000) -> str:
+        """Hand the engine a big batch of ``busy``'s notes and return (its batch id) once the
+        engine works on it: messages arriving next are handled together in its following
+        turn. (The server answers a malformed text message on its network thread, in order,
+        after it queued the batch for the engine.)"""
+        author = busy.user_id or ""
+        first = version(self.app, "notes", author, {"body": "busy"})
+        versions = [first, *(version(self.app, "notes", author, {"body": "busy"},
+                                     batch_id=first.batch_id) for _ in range(1, rows))]
+        busy.send(batch_frame(self.app, versions, first.batch_id))
+        busy.send("not json")
+        assert busy.error()["code"] == "malformed_message"
+        return first.batch_id
 
     def barrier(self, peer: Peer) -> None:
         """Wait until ``peer`` (subscribed to public todos) got a bystander's write made now:

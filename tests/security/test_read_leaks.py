@@ -96,19 +96,6 @@ def test_a_row_that_becomes_readable_arrives_without_its_private_versions(team):
     team.assert_serving()
 
 
-def keep_engine_busy(team: Team, busy: Peer, rows: int = 5000) -> str:
-    """Hand the engine a big batch and return once it works on it: messages arriving next
-    are handled together in its following turn. (The server answers a malformed text message
-    on the network thread, in order, after it queued the batch for the engine.)"""
-    first = version(team.app, "notes", busy.user_id or "", {"body": "busy"})
-    versions = [first, *(version(team.app, "notes", busy.user_id or "", {"body": "busy"},
-                                 batch_id=first.batch_id) for _ in range(1, rows))]
-    busy.send(batch_frame(team.app, versions, first.batch_id))
-    busy.send("not json")
-    assert busy.error()["code"] == "malformed_message"
-    return first.batch_id
-
-
 def revoke_and_edit(team: Team, alice: jz.Db, shared: str, *, together: bool) -> None:
     """Bob is subscribed to todos; alice revokes his membership and edits a todo of the
     project in the same engine turn; bob must not get the edit."""
@@ -129,7 +116,7 @@ def revoke_and_edit(team: Team, alice: jz.Db, shared: str, *, together: bool) ->
             assert one.batch([revoke, edit])["kind"] == "durableDirect"
         else:
             with team.peer(User.named("busy")) as busy:
-                busy_id = keep_engine_busy(team, busy)
+                busy_id = team.keep_engine_busy(busy)
                 one.send(batch_frame(team.app, [revoke], revoke.batch_id))
                 two.send(batch_frame(team.app, [edit], edit.batch_id))
                 assert busy.fate(busy_id)["kind"] == "durableDirect"
