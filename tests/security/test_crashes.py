@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from tests.security.peer import (
     with_segment,
 )
 from tests.security.team import Team
+
+pytestmark = pytest.mark.slow  # real server processes
 
 FUZZ_FRAMES = 300
 FUZZ_SEED = 21
@@ -83,23 +86,24 @@ def test_corrupted_segments_never_kill_the_server(own_server):
         fuzzer = User.named("fuzzer")
         batch_id, _, frames = fuzz_frames(team, fuzzer)
         answers: list[dict] = []
-        pending = list(frames)
-        while pending and alive(own_server):
+        sent, deadline = 0, time.monotonic() + 120
+        while sent < len(frames) and alive(own_server) and time.monotonic() < deadline:
             try:
                 with team.peer(fuzzer) as peer:
-                    while pending:
-                        peer.send(pending[0])
+                    while sent < len(frames):
+                        sent += 1
+                        peer.send(frames[sent - 1])
                         answers.append(peer.answer(batch_id))
-                        pending.pop(0)
                         if answers[-1]["type"] == "error":
                             break  # a frame-level error closes the connection
             except (ConnectionClosed, OSError):
-                assert alive(own_server), (f"{len(answers)} frames in, the server died: exit "
-                                           f"code {own_server.process.returncode}")
+                answers.append({"type": "closed without an answer", "frame": sent})
         assert alive(own_server), f"server died: exit code {own_server.process.returncode}"
-        assert len(answers) == FUZZ_FRAMES  # every bad frame was answered
+        assert sent == FUZZ_FRAMES
+        unanswered = [a for a in answers if a["type"] not in ("fate", "error")]
+        assert unanswered == [], f"{len(unanswered)} frames got no answer"
         internal = [a for a in answers if a.get("code") == "internal"]
-        assert not internal, f"{len(internal)} frames hit a server bug: {internal[0]}"
+        assert internal == [], f"{len(internal)} frames hit a server bug"
         team.assert_serving()
     finally:
         team.close()

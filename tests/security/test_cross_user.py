@@ -30,6 +30,8 @@ from tests.security.peer import (
 )
 from tests.security.team import Team, team_app
 
+pytestmark = pytest.mark.slow  # real server processes
+
 
 def alices_batch_seen_by_bob(team: Team, alice: Peer, bob: Peer) -> RowVersion:
     """Alice writes a public todo (raw); bob, subscribed, learns its batch id from his rows."""

@@ -25,6 +25,8 @@ from jazz_nb.sync.frames import Segment, encode_frame, versions_to_arrow
 from tests.security.peer import ADMIN, BACKEND, DEADLINE, batch_frame, now_us, version
 from tests.security.team import Team, team_app
 
+pytestmark = pytest.mark.slow  # real server processes
+
 DENIED = ("invalid_batch_submission", "permission_denied")
 MINUTE_US = 60 * 1_000_000
 YEAR_2000_US = 946_684_800 * 1_000_000
@@ -61,7 +63,7 @@ def test_an_update_forging_created_by_is_rejected_and_the_creator_only_delete_st
         after = stored(team)[row.id]
         assert (after.created_by, after.created_at, after.data["title"]) == (
             team.alice.id, before.created_at, "alice's public")
-        delete = version(team.app, "todos", team.mallory, {}, row_id=row.id,
+        delete = version(team.app, "todos", team.mallory, before.data, row_id=row.id,
                          parents=[row.batch_id], created_by=team.alice.id,
                          created_at=before.created_at, delete_kind="soft")
         assert_rejected(mallory.batch([delete]))

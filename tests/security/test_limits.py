@@ -35,6 +35,8 @@ from tests.security.peer import (
 )
 from tests.security.team import Team
 
+pytestmark = pytest.mark.slow  # real server processes
+
 LIMITS = {"subscriptions": 100, "query_depth": 4, "query_includes": 16,
           "query_bytes": 64 * 1024, "batch_parts": 1024, "batch_bytes": 2**30,
           "decompressed_bytes": 128 * 2**20, "pending_batches": 4}
@@ -91,7 +93,7 @@ def test_a_bad_window_is_an_invalid_query_and_spares_a_peer_in_the_same_turn(tea
         other.send({"type": "subscribe", "id": 8, "query": team.app.todos.to_ir(),
                     "tier": "edge"})
         refused = attacker.next(lambda m: m.get("id") == 7)
-        assert (refused["type"], refused["code"]) == ("error", "invalid_query"), refused
+        assert (refused["type"], refused.get("code")) == ("error", "invalid_query"), refused
         assert other.next(lambda m: m.get("id") == 8)["type"] == "settled"
         assert busy.fate(busy_id)["kind"] == "durableDirect"
         assert_still_subscribes(attacker, team, 9)

@@ -13,11 +13,15 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from jazz_nb.auth._b64 import b64url_encode
 from jazz_nb.auth.identity import normalize_audience, signing_key
 from jazz_nb.auth.tokens import LOCAL_FIRST_ISSUER
 from tests.security.peer import User, first_message, hello
 from tests.security.team import Team
+
+pytestmark = pytest.mark.slow  # real server processes
 
 
 def signed(user: User, header: dict[str, Any], claims: dict[str, Any]) -> str:
