@@ -27,7 +27,7 @@ from jazz_nb import s
 from jazz_nb.policy import define_permissions
 from jazz_nb.sync import connect, deploy
 from jazz_nb.sync.process import LocalServer
-from tests.security.peer import ADMIN, DEADLINE, Peer, User, alive, batch_frame, version
+from tests.security.peer import ADMIN, BACKEND, DEADLINE, Peer, User, alive, batch_frame, version
 
 
 def team_app() -> s.App:
@@ -155,7 +155,8 @@ class Team:
         return self._bystanders
 
     def assert_serving(self) -> None:
-        """The server is alive, and a write of one bystander reaches another bystander."""
+        """The server is alive, a write of one bystander reaches another bystander, and the
+        server still holds every bystander write made so far."""
         assert alive(self.server), f"server died: exit code {self.server.process.returncode}"
         writer, reader = self._bystander_pair()
         self._served += 1
@@ -164,6 +165,10 @@ class Team:
         row = writer.insert(self.app.todos, {"title": marker}).wait("global", timeout=DEADLINE)
         live.wait_for(lambda lq: row.id in lq.ids, timeout=DEADLINE)
         live.close()
+        with self.peer(auth={"backend_secret": BACKEND}) as trusted:  # the server lost none
+            query = self.app.todos.where(title={"contains": "bystander write"})
+            assert trusted.subscribe(1, query.to_ir())["type"] == "settled"
+            assert len({v.row_id for v in trusted.versions()}) == self._served
 
     def close(self) -> None:
         """Close every honest client."""
