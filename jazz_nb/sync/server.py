@@ -90,9 +90,9 @@ class SyncServer:
         """Stop listening, close every connection, close the stores."""
         if self._server is not None:
             self._server.close()
-        for runtime in self.apps.values():
-            for connection in list(runtime.connections.values()):
-                await connection.ws.close(CloseCode.GOING_AWAY, "server stopping")
+        await asyncio.gather(*(connection.ws.close(CloseCode.GOING_AWAY, "server stopping")
+                               for runtime in self.apps.values()
+                               for connection in list(runtime.connections.values())))
         if self._sessions:
             await asyncio.wait(list(self._sessions), timeout=5)
         for task in self._sessions:

@@ -254,9 +254,10 @@ def _check_hello(hello: dict[str, Any]) -> None:
         if not isinstance(value, kind):
             raise p.error("malformed_message", f"hello.auth.{name} must be a JSON "
                                                f"{'string' if kind is str else 'object'}")
-        if kind is str and len(value) > MAX_CREDENTIAL_CHARS:
-            raise p.error("malformed_message", f"hello.auth.{name} is longer than "
-                                               f"{MAX_CREDENTIAL_CHARS} characters")
+        if kind is str and len(value) > MAX_CREDENTIAL_CHARS:  # no credential is that long
+            raise p.error("unauthenticated", f"hello.auth.{name} is longer than "
+                                             f"{MAX_CREDENTIAL_CHARS} characters",
+                          reason="invalid")
 
 
 async def _hello(server: SyncServer, ws: WebSocket, app_id: str,

@@ -99,6 +99,7 @@ class WebSocket:
                 while data := await self.reader.read(READ_CHUNK):
                     self.protocol.receive_data(data)
                     self._collect()
+                    self._messages.clear()
                     await self._flush()
         self.writer.close()
 
@@ -154,11 +155,15 @@ class WebSocket:
             await self.writer.drain()
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Start the closing handshake and close the TCP connection."""
+        """Start the closing handshake, read what the peer still sends until it closes too
+        (closing a socket with unread data resets it, and the peer would lose the last
+        messages sent to it, such as the error saying why), then close the TCP connection."""
         with contextlib.suppress(InvalidState):
             self.protocol.send_close(code, reason)
         self._finish()
         await self._flush()
+        if not self.writer.is_closing():
+            await self._drain()
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError, asyncio.TimeoutError):
             await asyncio.wait_for(self.writer.wait_closed(), 2)

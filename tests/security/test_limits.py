@@ -105,8 +105,8 @@ def chain(depth: int) -> dict[str, Any]:
     """``projects`` with includes nested ``depth`` deep (todos ↔ project)."""
     table, names = "projects", {"projects": ("todos_via_project", "todos"),
                                 "todos": ("project", "projects")}
-    node: dict[str, Any] = {"table": table}
-    ir = {"version": 1, **node}
+    node: dict[str, Any] = {"version": 1, "table": table}
+    ir = node
     for _ in range(depth):
         name, target = names[node["table"]]
         child: dict[str, Any] = {"table": target}
