@@ -3,8 +3,9 @@
 ``publish_migration`` publishes both schemas (a no-op when the server has them) and then the
 lens with ``POST /apps/<id>/admin/migrations`` — body ``{fromHash, toHash, forward}``, answer
 ``201 {objectId, fromHash, toHash}``. ``fetch_graph`` reads ``GET /apps/<id>/migrations``: every
-published schema and lens, as ``LensGraph.to_json()``; a client learns it when it connects and
-again when rows of a schema it does not know arrive (``learn_graph``).
+published schema and lens, as ``LensGraph.to_json()``, answered only to credentials of the app
+(the db's token, backend or admin secret); a client learns it when it connects and again when
+rows of a schema it does not know arrive (``learn_graph``).
 
 Example:
     >>> # publish_migration(server.url, "my-app", s.migration(v1, v2), admin_secret=secret)
@@ -12,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from jazz_nb.errors import MigrationError
@@ -45,22 +47,24 @@ def publish_migration(url: str, app_id: str, lens: Lens, *, admin_secret: str,
     return dict(body)
 
 
-def fetch_graph(url: str, app_id: str) -> LensGraph:
-    """The server's published schemas and lenses of ``app_id``.
+def fetch_graph(url: str, app_id: str, auth: Mapping[str, Any] | None = None) -> LensGraph:
+    """The server's published schemas and lenses of ``app_id``; ``auth`` are credentials of the
+    app in ``hello.auth`` form (``{"token": ...}``, a backend or the admin secret): the server
+    answers catalogue reads only to them.
 
     Example:
-        >>> # fetch_graph(server.url, "my-app").reachable(app.schema_hash)
+        >>> # fetch_graph(server.url, "my-app", {"admin_secret": s}).reachable(app.schema_hash)
     """
     from jazz_nb.sync.deploy import request
 
-    status, body = request(url, f"/apps/{app_id}/migrations")
+    status, body = request(url, f"/apps/{app_id}/migrations", auth=auth)
     if status >= 300:
         raise MigrationError(f"reading the lens graph of app {app_id!r} failed ({status}): "
                              f"{body}")
     return LensGraph.from_json(body)
 
 
-def server_graph(url: str, app_id: str) -> LensGraph:
+def server_graph(url: str, app_id: str, auth: Mapping[str, Any] | None = None) -> LensGraph:
     """``fetch_graph``, or an empty graph when the server cannot be reached (offline start).
 
     Example:
@@ -68,16 +72,17 @@ def server_graph(url: str, app_id: str) -> LensGraph:
         []
     """
     try:
-        return fetch_graph(url, app_id)
+        return fetch_graph(url, app_id, auth)
     except (MigrationError, OSError):
         return LensGraph()
 
 
-def learn_graph(migrations: Migrations, url: str, app_id: str) -> None:
+def learn_graph(migrations: Migrations, url: str, app_id: str,
+                auth: Mapping[str, Any] | None = None) -> None:
     """Activate every schema and lens the server knows in a client's ``migrations``.
 
     Example:
-        >>> # learn_graph(db.migrations, server.url, "my-app")
+        >>> # learn_graph(db.migrations, server.url, "my-app", {"token": token})
     """
-    graph = fetch_graph(url, app_id)
+    graph = fetch_graph(url, app_id, auth)
     migrations.add(*graph.lenses, schemas=list(graph.schemas.values()))

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, get_args
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from jazz_nb import filelock
 from jazz_nb.errors import JazzError, QueryError, WriteError
 from jazz_nb.schema.app import App
 from jazz_nb.store.changes import ChangeCollector, ChangeSet
@@ -89,6 +92,32 @@ class _Rows:
         return self.source
 
 
+def _open(path: str | None) -> tuple[filelock.Lock | None, duckdb.DuckDBPyConnection]:
+    """Connect to the DuckDB file ``path`` (or memory) holding ``path + ".lock"``: a store in
+    use by another process raises ``InUse`` naming it, not DuckDB's lock error.
+
+    Example:
+        >>> _open(None)[0] is None
+        True
+    """
+    if path is None or path == ":memory:":
+        return None, duckdb.connect(":memory:")
+    what = f"store {path}"
+    try:
+        lock: filelock.Lock | None = filelock.hold(f"{path}.lock", what, shared=True)
+    except OSError:  # no lock file possible here (read-only folder): DuckDB's own lock only
+        lock = None
+    try:
+        return lock, duckdb.connect(path)
+    except duckdb.IOException as err:
+        if lock is not None:
+            lock.release()
+        found = re.search(r"Could not set lock.*?\(PID (\d+)\)", str(err))
+        if "Could not set lock" not in str(err):
+            raise
+        raise filelock.InUse(what, Path(path), int(found.group(1)) if found else None) from None
+
+
 class Store:
     """Row versions and visible rows of an app in one DuckDB database (file or in memory).
 
@@ -107,7 +136,7 @@ class Store:
         self.app = app
         self.path = path
         self.lock = threading.RLock()
-        self._conn = duckdb.connect(path or ":memory:")
+        self._file_lock, self._conn = _open(path)
         self._tables: dict[tuple[str, str], PhysicalTable] = {}
         self._listeners: list[Listener] = []
         self._closed = False
@@ -166,6 +195,8 @@ class Store:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                if self._file_lock is not None:
+                    self._file_lock.release()
 
     def __enter__(self) -> Store:
         return self

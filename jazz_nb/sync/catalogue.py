@@ -36,6 +36,25 @@ from jazz_nb.policy.bundle import Permissions
 from jazz_nb.schema.app import App
 from jazz_nb.store.versions import new_batch_id
 
+CATALOGUE = "catalogue.json"  # the file of an app's folder; a folder with one is an app
+
+
+def parse_schema(schema: Any) -> App:
+    """A published schema (``App.to_json()`` form) as an ``App``; ``JazzError`` if malformed.
+
+    Example:
+        >>> parse_schema({"t": "x"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        jazz_nb.errors.JazzError: schema JSON is malformed: ...
+    """
+    if not isinstance(schema, dict) or not schema:
+        raise JazzError("a schema is the compiled JSON object {table: {columns: [...]}}")
+    try:
+        return App.from_json(schema)
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise JazzError(f"schema JSON is malformed: {err!r}") from None
+
 
 class StaleParent(JazzError):
     """A permissions publish named another parent than the current head's bundle."""
@@ -71,12 +90,7 @@ class Catalogue:
 
     def publish_schema(self, schema: Any) -> str:
         """Store a compiled schema (``App.to_json()`` form); returns its hash. Idempotent."""
-        if not isinstance(schema, dict) or not schema:
-            raise JazzError("a schema is the compiled JSON object {table: {columns: [...]}}")
-        try:
-            app = App.from_json(schema)
-        except (KeyError, TypeError, ValueError) as err:
-            raise JazzError(f"schema JSON is malformed: {err!r}") from None
+        app = parse_schema(schema)
         if app.schema_hash not in self.schemas:
             self.schemas[app.schema_hash] = {"schema": app.to_json(),
                                              "publishedAt": int(time.time() * 1000)}

@@ -2,8 +2,13 @@
 
 Flags follow ``jazz-tools server``; each may also come from the environment (``JAZZ_PORT``,
 ``JAZZ_DATA_DIR``, ``JAZZ_ADMIN_SECRET``, ``JAZZ_BACKEND_SECRET``, ``JAZZ_JWKS_URL``,
-``JAZZ_JWT_PUBLIC_KEY``, ``JAZZ_SERVER_URL``, ``JAZZ_APP_ID``). Once listening, the server prints
-one JSON line ``{"event": "listening", "port": ..., "url": ...}`` on stdout.
+``JAZZ_JWT_PUBLIC_KEY``, ``JAZZ_SERVER_URL``, ``JAZZ_APP_ID``, ``JAZZ_NO_ANONYMOUS``), and so
+may every limit of ``ServerConfig`` (``--max-subscriptions`` / ``JAZZ_MAX_SUBSCRIPTIONS``, ...).
+Once listening, the server prints one JSON line ``{"event": "listening", "port": ..., "url":
+...}`` on stdout; a server that cannot start (its data dir held by another server, its port
+taken) prints one line on stderr and exits with code 1. ``jazz-nb server status`` and
+``jazz-nb server stop`` report on and stop the embedded per-user server (``status`` and
+``stop`` are therefore not app ids here; serve such an app with ``JAZZ_APP_ID``).
 
 Example:
     >>> parser = argparse.ArgumentParser()
@@ -11,6 +16,8 @@ Example:
     >>> args = parser.parse_args(["server", "--port", "0", "--in-memory"])
     >>> args.port, args.in_memory
     (0, True)
+    >>> parser.parse_args(["server", "status"]).app_id
+    'status'
 """
 
 from __future__ import annotations
@@ -31,12 +38,38 @@ def _env(name: str, default: Any = None) -> Any:
     return os.environ.get(name, default)
 
 
+LIMIT_HELP = {
+    "max_frame_bytes": "bytes of one WebSocket message (compressed)",
+    "max_decompressed_bytes": "bytes of one Arrow segment after decompression",
+    "max_batch_parts": "parts of one multi-part batch",
+    "max_batch_bytes": "bytes of one batch over its parts",
+    "max_pending_batches": "unfinished multi-part batches per connection",
+    "max_subscriptions": "subscriptions per connection",
+    "max_query_depth": "include nesting of a query",
+    "max_query_includes": "includes of one query",
+    "max_query_bytes": "bytes of a subscribe message's query",
+    "handshake_seconds": "seconds from the WebSocket upgrade to the hello",
+    "heartbeat_seconds": "seconds between heartbeats (a peer silent for 3 is dropped)",
+    "http_head_seconds": "seconds for a request head to arrive (else 408)",
+    "http_body_seconds": "seconds for a request body to arrive (else 408)",
+    "max_connections": "concurrent sockets; more are answered 503",
+}
+"""One ``--flag`` (``$JAZZ_FLAG``) per ``ServerConfig`` limit; the default is the field's."""
+COMMANDS = ("status", "stop")  # ``jazz-nb server status|stop``: the embedded server
+
+
 def add_sync_commands(subparsers: Any) -> None:
     """Add ``server`` and ``deploy`` to an argparse subparsers object."""
-    server = subparsers.add_parser("server", help="run a Jazz sync server",
-                                   description="Run a Jazz sync server (WebSocket + HTTP).")
-    server.add_argument("app_id", nargs="?", default=_env("JAZZ_APP_ID"),
-                        help="serve only this app id (default: any)")
+    from jazz_nb.sync.server import LIMITS, ServerConfig
+
+    assert set(LIMITS) == set(LIMIT_HELP), "every ServerConfig limit needs a flag"
+    server = subparsers.add_parser(
+        "server", help="run a Jazz sync server (or: server status|stop, the embedded one)",
+        description="Run a Jazz sync server (WebSocket + HTTP). `jazz-nb server status` and "
+                    "`jazz-nb server stop` report on and stop this user's embedded server.")
+    server.add_argument("app_id", nargs="?", default=None, metavar="APP_ID|status|stop",
+                        help="serve only this app id (default: any, or $JAZZ_APP_ID); "
+                             "'status'/'stop' act on the embedded server")
     server.add_argument("-p", "--port", type=int, default=int(_env("JAZZ_PORT", 1625)))
     server.add_argument("--host", default=_env("JAZZ_HOST", "127.0.0.1"))
     server.add_argument("-d", "--data-dir", type=Path, default=Path(_env("JAZZ_DATA_DIR",
@@ -47,11 +80,24 @@ def add_sync_commands(subparsers: Any) -> None:
     server.add_argument("--allow-local-first-auth", action=argparse.BooleanOptionalAction,
                         default=None, help="accept self-signed local-first tokens (default: "
                         "on unless JAZZ_ENV/NODE_ENV is production)")
+    server.add_argument("--no-anonymous", action="store_true",
+                        default=_env("JAZZ_NO_ANONYMOUS", "") not in ("", "0", "false"),
+                        help="refuse Jazz anonymous tokens (default: accept; $JAZZ_NO_ANONYMOUS)")
     keys = server.add_mutually_exclusive_group()
     keys.add_argument("--jwks-url", default=_env("JAZZ_JWKS_URL"))
     keys.add_argument("--jwt-public-key", default=_env("JAZZ_JWT_PUBLIC_KEY"))
-    server.add_argument("--max-frame-bytes", type=int, default=None)
-    server.add_argument("--heartbeat-seconds", type=float, default=None)
+    defaults = ServerConfig()
+    limits = server.add_argument_group("limits", "each also from $JAZZ_<NAME>, e.g. "
+                                                 "$JAZZ_MAX_SUBSCRIPTIONS")
+    for name in LIMITS:
+        default = getattr(defaults, name)
+        env = _env(f"JAZZ_{name.upper()}")
+        kind = type(default)
+        limits.add_argument(f"--{name.replace('_', '-')}", type=kind,
+                            metavar="SECONDS" if kind is float else "N",
+                            default=kind(env) if env is not None else default,
+                            help=f"{LIMIT_HELP[name]} (default: {default})")
+    server.add_argument("--parent-fd", type=int, default=None, help=argparse.SUPPRESS)
     server.set_defaults(func=_server)
 
     deploy = subparsers.add_parser("deploy", help="publish a schema and permissions",
@@ -67,10 +113,19 @@ def add_sync_commands(subparsers: Any) -> None:
     deploy.set_defaults(func=_deploy)
 
 
-def _server(args: argparse.Namespace) -> int:
+def server_config(args: argparse.Namespace) -> Any:
+    """The ``ServerConfig`` of parsed ``jazz-nb server`` arguments.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> add_sync_commands(parser.add_subparsers())
+        >>> args = parser.parse_args(["server", "--max-subscriptions", "5", "--no-anonymous"])
+        >>> config = server_config(args)
+        >>> config.max_subscriptions, config.allow_anonymous, config.max_connections
+        (5, False, 1024)
+    """
     from jazz_nb.auth.server_auth import AuthConfig
-    from jazz_nb.sync import protocol
-    from jazz_nb.sync.server import ServerConfig, listening_line, serve
+    from jazz_nb.sync.server import LIMITS, ServerConfig
 
     local_first = args.allow_local_first_auth
     if local_first is None:
@@ -78,13 +133,43 @@ def _server(args: argparse.Namespace) -> int:
     auth = AuthConfig(admin_secret=args.admin_secret, backend_secret=args.backend_secret,
                       allow_local_first_auth=local_first, jwks_url=args.jwks_url,
                       jwt_public_key=args.jwt_public_key)
-    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir,
-                          in_memory=args.in_memory, app_id=args.app_id, auth=auth,
-                          max_frame_bytes=args.max_frame_bytes or protocol.DEFAULT_MAX_FRAME_BYTES,
-                          heartbeat_seconds=args.heartbeat_seconds or protocol.HEARTBEAT_SECONDS)
-    if not args.in_memory:
-        args.data_dir.mkdir(parents=True, exist_ok=True)
-    serve(config, announce=lambda port: print(listening_line(config, port), flush=True))
+    return ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir,
+                        in_memory=args.in_memory, app_id=args.app_id or _env("JAZZ_APP_ID"),
+                        auth=auth, allow_anonymous=not args.no_anonymous,
+                        **{name: getattr(args, name) for name in LIMITS})
+
+
+def _server(args: argparse.Namespace) -> int:
+    if args.app_id in COMMANDS:
+        return _embedded_command(args.app_id)
+    from jazz_nb.sync.server import listening_line, serve
+
+    config = server_config(args)
+    try:
+        serve(config, announce=lambda port: print(listening_line(config, port), flush=True),
+              parent_fd=args.parent_fd)
+    except (JazzError, OSError) as err:  # a held data dir, a port in use: one line, exit 1
+        print(f"jazz-nb server: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _embedded_command(command: str) -> int:
+    """``status``: the embedded server's url, pid, data, uptime, health (exit 1 if none runs);
+    ``stop``: stop it (exit 0 whether or not one ran)."""
+    from jazz_nb.sync.process import default_server_dir, embedded_status, stop_embedded_server
+
+    if command == "stop":
+        pid = stop_embedded_server()
+        print(f"stopped the embedded server (pid {pid})" if pid else
+              f"no embedded server runs (state in {default_server_dir()})")
+        return 0
+    status = embedded_status()
+    if status is None:
+        print(f"no embedded server runs (state in {default_server_dir()})")
+        return 1
+    for key, value in status.items():
+        print(f"{key}: {value}")
     return 0
 
 

@@ -152,12 +152,13 @@ class SyncClient:
     """
 
     def __init__(self, store: Store, app: App, app_id: str, url: str, auth: Auth,
-                 tracker: BatchTracker, *, user_id: str | None = None) -> None:
+                 tracker: BatchTracker, *, user_id: str | None = None,
+                 find_url: Callable[[], str] | None = None) -> None:
         self.store = store
         self.app = app
         self.app_id = app_id
-        self.server_url = url.rstrip("/")
-        self.endpoint = f"{self.server_url}/apps/{app_id}/ws"
+        self.find_url = find_url  # where the server is now: asked before every reconnect
+        self._use_url(url)
         self.auth = auth
         self.tracker = tracker
         self.user_id = user_id
@@ -190,6 +191,15 @@ class SyncClient:
         self._sync_loop = SyncLoop.acquire()
         self._loop = self._sync_loop.loop
         self._task = self._sync_loop.submit(self._run())
+
+    def _use_url(self, url: str) -> None:
+        self.server_url = url.rstrip("/")
+        self.endpoint = f"{self.server_url}/apps/{self.app_id}/ws"
+
+    async def _find_server(self) -> None:
+        """Ask ``find_url`` (off the loop: it may start a server) where the server is now."""
+        if self.find_url is not None:
+            self._use_url(await asyncio.get_running_loop().run_in_executor(None, self.find_url))
 
     # -- status ----------------------------------------------------------------------------------
     @property
@@ -321,6 +331,8 @@ class SyncClient:
         while not self._closing:
             welcomed = False
             try:
+                if self._attempted:  # a reconnect: the server may have moved (embedded restart)
+                    await self._find_server()
                 async with connect(self.endpoint, max_size=None, ping_interval=None,
                                    compression=None, open_timeout=HANDSHAKE_SECONDS,
                                    close_timeout=2) as ws:
@@ -331,6 +343,8 @@ class SyncClient:
                 self._error = str(err)
                 if err.code in ("unauthenticated", "incompatible_protocol", "unknown_app"):
                     self._fatal = err
+            except JazzError as err:  # find_url could not find or start the server: retry
+                self._error = str(err)
             finally:
                 self._conn = None
                 self._connection_id = None
@@ -483,7 +497,7 @@ class SyncClient:
                 raise
         from jazz_nb.lens.publish import learn_graph
 
-        learn_graph(self.migrations, self.server_url, self.app_id)
+        learn_graph(self.migrations, self.server_url, self.app_id, self.auth())
         return decode_frame(message, self._apps(), check_values=False)
 
     def _fate(self, msg: dict[str, Any]) -> None:

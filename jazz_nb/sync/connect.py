@@ -34,7 +34,7 @@ from jazz_nb.policy.bundle import Permissions, TablePolicies
 from jazz_nb.schema.app import App
 from jazz_nb.store.store import Store
 from jazz_nb.sync.client import SyncClient
-from jazz_nb.sync.deploy import deploy, http_url, permissions_head
+from jazz_nb.sync.deploy import deploy, http_url
 from jazz_nb.sync.process import embedded_server
 from jazz_nb.writes.handle import TIER_RANK
 
@@ -98,6 +98,38 @@ def credentials(app_id: str, *, secret: Any = None, token: str | None = None,
             Session(user_id_of(secret), {}, "local-first"))
 
 
+class EmbeddedUrl:
+    """Where the embedded server is now: ``embedded_url()`` returns its ``ws://`` URL, starting
+    it if none runs, and deploys the app to a server it has not deployed it to yet (the schema,
+    then ``permissions`` if given, else "everyone may read and write" if none are published).
+
+    A db on the embedded server calls it before every reconnect (``SyncClient.find_url``), so
+    a restarted server, on whatever port, is found again, and a stopped one is started.
+
+    Example:
+        >>> # find = EmbeddedUrl(app, "my-app"); find()  -> 'ws://127.0.0.1:41234'
+    """
+
+    def __init__(self, app: App, app_id: str, permissions: Any = None,
+                 server_dir: str | None = None) -> None:
+        self.app, self.app_id, self.permissions = app, app_id, permissions
+        self.server_dir = server_dir
+        self.pid: int | None = None  # the server process the app was deployed to
+
+    def __call__(self) -> str:
+        """The embedded server's URL (started and deployed to if needed)."""
+        server = embedded_server(self.server_dir)
+        if server.pid != self.pid:
+            assert server.admin_secret is not None
+            done = deploy(server.url, self.app_id, admin_secret=server.admin_secret,
+                          app=self.app, permissions=self.permissions)
+            if self.permissions is None and done.permissions_head is None:
+                deploy(server.url, self.app_id, admin_secret=server.admin_secret, app=self.app,
+                       permissions=allow_all(self.app))
+            self.pid = server.pid
+        return ws_url(server.url)
+
+
 def connect(app: App, *, app_id: str, server_url: str | None = None, secret: Any = None,
             path: str | None = None, token: str | None = None,
             backend_secret: str | None = None, session: Session | None = None,
@@ -107,31 +139,29 @@ def connect(app: App, *, app_id: str, server_url: str | None = None, secret: Any
 
     Returns once the first connection attempt ended: connected, or unreachable (the db works
     offline and keeps retrying). Refused credentials raise ``ProtocolError`` (``unauthenticated``).
+    Without ``server_url`` the db follows the embedded server (``EmbeddedUrl``).
 
     Example:
         >>> # db = jz.connect(app, app_id="my-app", path="todo.duckdb")
     """
     if not isinstance(app, App):
         raise TypeError("connect takes an app from s.define_app(...)")
+    find_url = None
     if server_url is None:
-        server = embedded_server(server_dir)
-        server_url = server.url
-        assert server.admin_secret is not None
-        given = permissions is not None
-        head = permissions_head(server_url, app_id, admin_secret=server.admin_secret)
-        deploy(server_url, app_id, admin_secret=server.admin_secret, app=app,
-               permissions=permissions if given else (allow_all(app) if head is None else None))
+        find_url = EmbeddedUrl(app, app_id, permissions, server_dir)
+        server_url = find_url()
     auth, db_session = credentials(app_id, secret=secret, token=token,
                                    backend_secret=backend_secret, session=session,
                                    admin_secret=admin_secret)
     shared = _Shared(Store(app, path), app_id)
     shared.tracker.highest_reachable = TIER_RANK["global"]
-    graph = server_graph(server_url, app_id)  # schema versions + lenses (jazz_nb.lens)
+    graph = server_graph(server_url, app_id, auth())  # schema versions + lenses (jazz_nb.lens)
     graph.add_schema(app)
     shared.migrations = Migrations(shared.store, graph)
     shared.migrations.add(*(migrations or ()))
     shared.sync = SyncClient(shared.store, app, app_id, ws_url(server_url), auth, shared.tracker,
-                             user_id=db_session.user_id if db_session else None)
+                             user_id=db_session.user_id if db_session else None,
+                             find_url=find_url)
     shared.sync.migrations = shared.migrations
     db = Db(app, shared, db_session)
     try:

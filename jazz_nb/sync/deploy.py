@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jazz_nb.auth.server_auth import ADMIN_SECRET_HEADER
+from jazz_nb.auth.server_auth import ADMIN_SECRET_HEADER, auth_headers
+from jazz_nb.auth.session import Session
 from jazz_nb.errors import JazzError
 from jazz_nb.policy.bundle import Permissions
 from jazz_nb.schema.app import App
@@ -40,9 +42,25 @@ def http_url(url: str) -> str:
     return url
 
 
-def request(url: str, path: str, *, admin_secret: str | None = None, body: Any = None,
+def credential_headers(auth: Mapping[str, Any]) -> dict[str, str]:
+    """HTTP headers for credentials in ``hello.auth`` form (``{"token": ...}``, ...).
+
+    Example:
+        >>> credential_headers({"token": "t"})
+        {'Authorization': 'Bearer t'}
+    """
+    session = Session.from_json(auth["session"]) if "session" in auth else None
+    return auth_headers(token=auth.get("token"), session=session,
+                        backend_secret=auth.get("backend_secret"),
+                        admin_secret=auth.get("admin_secret"))
+
+
+def request(url: str, path: str, *, admin_secret: str | None = None,
+            auth: Mapping[str, Any] | None = None, body: Any = None,
             timeout: float = 10.0) -> tuple[int, Any]:
     """One JSON request to the server; returns ``(status, body)`` (errors included).
+
+    ``auth``: credentials in ``hello.auth`` form (the catalogue routes need some).
 
     Example:
         >>> # request(server.url, "/health")  -> (200, {"status": "healthy"})
@@ -51,6 +69,8 @@ def request(url: str, path: str, *, admin_secret: str | None = None, body: Any =
     req = urllib.request.Request(http_url(url) + path, data=data,
                                  method="GET" if body is None else "POST")
     req.add_header("Content-Type", "application/json")
+    for name, value in credential_headers(auth or {}).items():
+        req.add_header(name, value)
     if admin_secret is not None:
         req.add_header(ADMIN_SECRET_HEADER, admin_secret)
     try:
@@ -65,7 +85,7 @@ def request(url: str, path: str, *, admin_secret: str | None = None, body: Any =
 
 def _ok(status: int, body: Any, what: str) -> Any:
     if status >= 300:
-        message = body.get("error") if isinstance(body, dict) else body
+        message = (body.get("message") or body.get("error")) if isinstance(body, dict) else body
         raise JazzError(f"{what} failed ({status}): {message}")
     return body
 

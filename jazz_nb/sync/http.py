@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
+LINGER_SECONDS = 1.0  # how long a refused request's rest is read and dropped
+MAX_LINGER_BYTES = 1024 * 1024
 
 
 class HttpError(Exception):
@@ -31,7 +33,7 @@ class HttpError(Exception):
         {'error': 'no route'}
     """
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, message: str, /, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"error": message, **extra}
@@ -97,16 +99,34 @@ def parse_head(head: bytes) -> Request:
     return Request(method.upper(), url.path, parse_qs(url.query), headers, head)
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """Read one request (head and body); ``None`` when the peer closed before sending one."""
+async def read_request(reader: asyncio.StreamReader, *, head_seconds: float = 10.0,
+                       body_seconds: float = 30.0, max_body: int = MAX_BODY_BYTES,
+                       ) -> Request | None:
+    """Read one request (head and body); ``None`` when the peer closed before sending one.
+
+    A head not complete within ``head_seconds``, or a body within ``body_seconds``, is ``408``
+    (slow senders cannot hold a socket); a head over the reader's limit (64 KiB) ``431``, a
+    body over ``max_body`` bytes ``413``.
+
+    Example:
+        >>> async def read(data: bytes) -> Request | None:
+        ...     reader = asyncio.StreamReader()
+        ...     reader.feed_data(data)
+        ...     reader.feed_eof()
+        ...     return await read_request(reader)
+        >>> asyncio.run(read(b"POST /a HTTP/1.1\\r\\nContent-Length: 2\\r\\n\\r\\nhi")).body
+        b'hi'
+    """
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), head_seconds)
     except asyncio.IncompleteReadError as err:
         if err.partial:
             raise HttpError(400, "connection closed inside the request head") from None
         return None
     except asyncio.LimitOverrunError:
         raise HttpError(431, "request head too large") from None
+    except TimeoutError:
+        raise HttpError(408, f"request head not complete within {head_seconds:g} s") from None
     request = parse_head(head)
     if "transfer-encoding" in request.headers:
         raise HttpError(411, "chunked bodies are not supported; send Content-Length")
@@ -114,11 +134,45 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
         length = int(request.headers.get("content-length", "0"))
     except ValueError:
         raise HttpError(400, "bad Content-Length") from None
-    if length < 0 or length > MAX_BODY_BYTES:
-        raise HttpError(413, f"request body over {MAX_BODY_BYTES} bytes")
+    if length < 0 or length > max_body:
+        raise HttpError(413, f"request body over {max_body} bytes")
     if length:
-        request.body = await reader.readexactly(length)
+        try:
+            request.body = await asyncio.wait_for(reader.readexactly(length), body_seconds)
+        except TimeoutError:
+            raise HttpError(408, f"request body not complete within {body_seconds:g} s") \
+                from None
     return request
+
+
+async def finish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes, *,
+                 seconds: float, linger: bool = False) -> None:
+    """Send ``data`` and close; a peer that does not read it within ``seconds`` is cut off.
+
+    ``linger`` (the request was not read to its end: an error, a refused connection): shut our
+    side, then discard what the peer still sends for up to ``LINGER_SECONDS``, so closing with
+    unread input does not reset the connection before the peer has read the answer.
+
+    Example:
+        >>> # await finish(reader, writer, response(408, {"error": "slow"}), seconds=30,
+        >>> #              linger=True)
+    """
+    writer.write(data)
+    try:
+        await asyncio.wait_for(writer.drain(), seconds)
+        if linger and writer.can_write_eof():
+            writer.write_eof()
+            await asyncio.wait_for(_discard(reader), LINGER_SECONDS)
+    except (TimeoutError, ConnectionError, OSError):
+        writer.transport.abort()  # the peer does not read: drop what it was not sent
+        return
+    writer.close()
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    left = MAX_LINGER_BYTES
+    while left > 0 and (chunk := await reader.read(min(left, 65536))):
+        left -= len(chunk)
 
 
 def response(status: int, body: Any, headers: dict[str, str] | None = None) -> bytes:

@@ -263,7 +263,7 @@ def _check_hello(hello: dict[str, Any]) -> None:
 async def _hello(server: SyncServer, ws: WebSocket, app_id: str,
                  ) -> tuple[Principal, dict[str, Any]]:
     config = server.config
-    seconds = float(getattr(config, "handshake_seconds", 10.0))
+    seconds = config.handshake_seconds
     try:
         first = await asyncio.wait_for(ws.recv(), seconds)
     except TimeoutError:
@@ -288,7 +288,7 @@ async def _hello(server: SyncServer, ws: WebSocket, app_id: str,
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise p.error("malformed_message", f"hello.auth is malformed: {err}") from None
     anonymous = principal.session is not None and principal.session.auth_mode == "anonymous"
-    if anonymous and not getattr(config, "allow_anonymous", True):
+    if anonymous and not config.allow_anonymous:
         raise p.error("unauthenticated", "this server does not accept anonymous sessions",
                       reason="disabled")
     return principal, hello

@@ -92,7 +92,7 @@ def test_server_stores_and_serves_the_lens_graph(server: LocalServer, v1: s.App,
     args = parser.parse_args(["migrations", "push", str(path), "--server", server.url,
                               "--app-id", app_id, "--admin-secret", ADMIN])
     assert args.func(args) == 0
-    graph = fetch_graph(server.url, app_id)
+    graph = fetch_graph(server.url, app_id, {"admin_secret": ADMIN})
     assert isinstance(graph, LensGraph) and graph.lenses == [lens12, lens23]
     assert [st.lens for st in graph.path(v3.schema_hash, v1.schema_hash)] == [lens23, lens12]
 

@@ -24,12 +24,12 @@ def test_health_and_catalogue_routes(server, app, app_id):
     assert request(server.url, "/health") == (200, {"status": "healthy"})
     assert request(server.url, "/nope")[0] == 404
     assert request(server.url, "/apps/bad%20id/schemas")[0] == 404
-    assert request(server.url, f"/apps/{app_id}/schemas") == (200, {"hashes": [], "schemas": []})
+    assert request(server.url, f"/apps/{app_id}/schemas", admin_secret=ADMIN)[0] == 404
     deploy(server.url, app_id, admin_secret=ADMIN, app=app)
-    status, body = request(server.url, f"/apps/{app_id}/schemas")
+    status, body = request(server.url, f"/apps/{app_id}/schemas", admin_secret=ADMIN)
     assert status == 200 and body["hashes"] == [app.schema_hash]
     path = f"/apps/{app_id}/schema/{app.schema_hash}"
-    assert request(server.url, path)[0] == 401  # admin only
+    assert request(server.url, path)[0] == 401  # credentials of the app needed
     assert request(server.url, path, admin_secret="wrong")[0] == 401
     status, body = request(server.url, path, admin_secret=ADMIN)
     assert status == 200 and jz.s.App.from_json(body["schema"]).schema_hash == app.schema_hash
@@ -119,7 +119,8 @@ def test_cli_deploy_module_app(server, app_id, tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=True)
     out = json.loads(result.stdout)
     assert out["permissionsHead"]["version"] == 1
-    assert request(server.url, f"/apps/{app_id}/schemas")[1]["hashes"] == [out["schemaHash"]]
+    assert request(server.url, f"/apps/{app_id}/schemas", admin_secret=ADMIN)[1]["hashes"] == [
+        out["schemaHash"]]
 
 
 def test_embedded_server_is_started_once_and_reused(app_id, tmp_path):
