@@ -79,7 +79,8 @@ class PolicyContext(CompileContext):
         if writes and self.session.auth_mode == "anonymous":
             return FALSE  # anonymous sessions may not write at all
         expr = can_expr(self.permissions, table, name)
-        return FALSE if expr is None else self._compiler().predicate(table, alias, expr)
+        sql = FALSE if expr is None else self._compiler().predicate(table, alias, expr)
+        return sql if sql in (TRUE, FALSE) else f"({sql})"  # compared as it stands
 
     def refresh_tables(self, tables: Iterable[str]) -> frozenset[str]:
         """Tables whose changes can change which rows of ``tables`` this session reads (or

@@ -61,7 +61,9 @@ class CompileContext:
         return None
 
     def magic(self, table: str, alias: str, name: str) -> str | None:
-        """SQL for the magic column ``name`` of ``alias``; ``None`` = the built-in one."""
+        """SQL for the magic column ``name`` of ``alias`` — one self-contained expression
+        (parenthesised if it has operators: it is compared and selected as it stands);
+        ``None`` = the built-in one."""
         return None
 
 

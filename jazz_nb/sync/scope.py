@@ -69,6 +69,16 @@ class Group:
         self.key = group_key(db.app.schema_hash, self.full.sql, self.full.params)
         self.members: set[tuple[str, int]] = set()  # (peer id, subscription id)
 
+    @staticmethod
+    def key_of(db: Db, query: Query) -> str:
+        """The key a group of ``query`` read by ``db`` has (without building the group).
+
+        Example:
+            >>> # state.groups.get(Group.key_of(db, query))
+        """
+        full = db.compile(query.select())
+        return group_key(db.app.schema_hash, full.sql, full.params)
+
     def full_scope(self) -> Scope:
         """Every row in scope now (runs the whole query)."""
         return self._scope(self.db.fetch_arrow(self.full))

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -269,8 +270,9 @@ class AppState:
             db = self._db(peer)
             try:
                 query = Query.from_ir(db.app, ir)
-                group = Group(db, query)
-            except JazzError as err:
+                group = self.groups.get(Group.key_of(db, query)) or Group(db, query)
+                frames = self._frames(group)
+            except (JazzError, duckdb.Error) as err:  # the query's values can still be bad
                 raise Rejected(str(err), code="invalid_query") from None
         except Rejected as err:
             if resend:
@@ -281,8 +283,8 @@ class AppState:
         group = self.groups.setdefault(group.key, group)
         group.members.add((peer.id, sub_id))
         peer.subs[sub_id] = group
-        out = [(peer.id, frame) for frame in self._frames(group)]
-        return [*out, (peer.id, encode({"type": "settled", "id": sub_id, "tier": "global"}))]
+        return [*((peer.id, frame) for frame in frames),
+                (peer.id, encode({"type": "settled", "id": sub_id, "tier": "global"}))]
 
     def _drop(self, peer: Peer, sub_id: int) -> None:
         group = peer.subs.pop(sub_id, None)

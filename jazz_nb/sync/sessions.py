@@ -71,6 +71,7 @@ class Connection:
         self.room.set()
         self._queue: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._backlog = 0
+        self._slow = False
         self._task = asyncio.get_running_loop().create_task(self._write())
 
     def send(self, message: str | bytes) -> None:
@@ -82,6 +83,7 @@ class Connection:
             self._queue.put_nowait(p.encode(p.error_message(
                 "slow_consumer", "connection dropped: too far behind")))
             self._queue.put_nowait(None)
+            self._slow = True
             return
         self._queue.put_nowait(message)
 
@@ -104,7 +106,8 @@ class Connection:
             except (ConnectionError, OSError):
                 return
             self._backlog -= len(message)
-        await self.ws.close(CloseCode.POLICY_VIOLATION, "closed by server")
+        if self._slow:  # dropped as a slow consumer (see send)
+            await self.ws.close(CloseCode.POLICY_VIOLATION, "slow_consumer")
 
     async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Send what is queued, then close."""
@@ -204,11 +207,11 @@ async def serve_socket(server: SyncServer, ws: WebSocket, app_id: str) -> None:
 async def _serve(server: SyncServer, ws: WebSocket, app_id: str) -> None:
     config = server.config
     try:
+        principal, hello = await _hello(server, ws, app_id)  # answered, whatever comes next
         try:
             runtime = await server._app(app_id)
         except HttpError as err:
             raise p.error("unknown_app", str(err)) from None
-        principal, hello = await _hello(server, ws, app_id)
     except ProtocolError as err:
         code = err.code or "malformed_message"
         with contextlib.suppress(ConnectionError):

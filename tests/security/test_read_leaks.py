@@ -85,6 +85,8 @@ def test_a_row_that_becomes_readable_arrives_without_its_private_versions(team):
             "global", timeout=DEADLINE)
         with team.peer(team.bob) as bob:
             assert bob.subscribe(1, query.to_ir())["type"] == "settled"
+            barriers = team.app.todos.where(title="barrier")  # what team.barrier waits for
+            assert bob.subscribe(2, barriers.to_ir())["type"] == "settled"
             assert received(bob, todo.id) == []
             alice.update(team.app.todos, todo.id, {"title": f"shared via {query.table}",
                                                    "project_id": shared}).wait(
