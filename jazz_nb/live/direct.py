@@ -53,9 +53,10 @@ _MAGIC: dict[str, Getter] = {
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
-def plain(db: Any, query: Query) -> bool:
-    """Whether ``db`` compiles ``query`` over just its own visible table, with no row filter
-    and built-in magic columns (the precondition of evaluating it in memory)."""
+def plain(db: Any, query: Query, *, row_filter: bool = False) -> bool:
+    """Whether ``db`` compiles ``query`` over just its own visible table, with built-in
+    magic columns and no row filter (the precondition of evaluating it in memory);
+    ``row_filter=True`` allows a row filter (the caller applies it itself)."""
     if query.includes or db.branch_key:
         return False
     ctx = db.compile_context()
@@ -63,7 +64,7 @@ def plain(db: Any, query: Query) -> bool:
         return True
     default = CompileContext(db.store.app.schema_hash)
     return (ctx.source(query.table) == default.source(query.table)
-            and ctx.row_filter(query.table, "t") is None
+            and (row_filter or ctx.row_filter(query.table, "t") is None)
             and all(ctx.magic(query.table, "t", name) is None for name in MAGIC_COLUMNS))
 
 
@@ -80,13 +81,14 @@ class DirectEval:
                         for f in schema]
 
     @classmethod
-    def build(cls, db: Any, query: Query, schema: pa.Schema,
-              keys: list[SortKey]) -> DirectEval | None:
-        """The evaluator, or ``None`` when the query is not plain or uses a type not replayed.
+    def build(cls, db: Any, query: Query, schema: pa.Schema, keys: list[SortKey], *,
+              row_filter: bool = False) -> DirectEval | None:
+        """The evaluator, or ``None`` when the query is not plain or uses a type not replayed
+        (``row_filter=True``: the query's row filter is left to the caller).
 
         Example: ``DirectEval.build(db, app.todos.where(done=False), schema, keys)``
         """
-        if not plain(db, query):
+        if not plain(db, query, row_filter=row_filter):
             return None
         try:
             return cls(query, schema, keys)

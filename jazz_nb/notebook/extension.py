@@ -4,9 +4,8 @@ Live queries display themselves (a widget, with an HTML fallback), so the extens
 the magic.
 
 Example:
-    >>> from IPython.testing import globalipapp
-    >>> _ = globalipapp.start_ipython()
-    >>> ip = globalipapp.get_ipython()
+    >>> from IPython.core.interactiveshell import InteractiveShell
+    >>> ip = InteractiveShell.instance()  # in a notebook: get_ipython()
     >>> load_ipython_extension(ip); load_ipython_extension(ip)
     >>> "jazz" in ip.magics_manager.magics["line"]
     True

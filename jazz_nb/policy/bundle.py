@@ -122,13 +122,24 @@ class Permissions:
             >>> Permissions({}).dependencies("todos")
             frozenset({'todos'})
         """
-        tables = {table}
-        seen: set[tuple[str, str]] = set()
+        return self.looked_up(table, op) | {table}
+
+    def looked_up(self, table: str, op: ir.PolicyOp = "Select") -> frozenset[str]:
+        """Tables whose rows ``op``'s rule on ``table`` reads (``Exists``, inheritance), at any
+        depth: a change there can change what it allows on rows of ``table`` that did not
+        change themselves. ``table`` is among them only if a rule leads back to it.
+
+        Example:
+            >>> Permissions({}).looked_up("todos")
+            frozenset()
+        """
+        tables: set[str] = set()
+        seen: set[tuple[str, str]] = {(table, op)}
 
         def visit(name: str, operation: ir.PolicyOp) -> None:
+            tables.add(name)
             if (name, operation) not in seen:
                 seen.add((name, operation))
-                tables.add(name)
                 expr = self.table(name).for_operation(operation)
                 if expr is not None:
                     walk(expr, name)
@@ -151,7 +162,9 @@ class Permissions:
                 case ir.Not(inner_expr):
                     walk(inner_expr, current)
 
-        visit(table, op)
+        start = self.table(table).for_operation(op)
+        if start is not None:
+            walk(start, table)
         return frozenset(tables)
 
     def bind(self, app: App) -> Permissions:

@@ -97,7 +97,7 @@ class PolicyContext(CompileContext):
             for op in ("Select", "Update", "Delete"):
                 expr = self.permissions.table(table).for_operation(op)  # type: ignore[arg-type]
                 if expr is not None and looks_up_rows(expr):
-                    out |= self.permissions.dependencies(table, op)  # type: ignore[arg-type]
+                    out |= self.permissions.looked_up(table, op)  # type: ignore[arg-type]
         return frozenset(out)
 
 

@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jazz_nb.live.deps import Dependencies, include_nodes
+from jazz_nb.live.direct import DirectEval
+from jazz_nb.live.order import SortKey
 from jazz_nb.policy.context import PolicyContext
 from jazz_nb.query.results import arrow_of
 from jazz_nb.query.sql import Compiled
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
     from jazz_nb.store.store import Store
 
 Scope = dict[str, pa.Array]  # table -> row ids (strings)
+ID_SCHEMA = pa.schema([("id", pa.string())])
 IDS = "_jz_sync_ids"
+FILTER_IDS = "jz_filter_ids"
 
 
 class Group:
@@ -66,6 +70,11 @@ class Group:
         # only costs bandwidth), so no query is needed to find out
         self.trivial = not (query.conditions or query.includes or self.windowed) and (
             ctx is None or ctx.row_filter(query.table, "t") is None)
+        # a plain query (one table of the store's own schema, no row policy, no window) is
+        # judged on the changed rows in memory, without a statement per group and write
+        self.direct = None if self.windowed else DirectEval.build(
+            db, query, ID_SCHEMA, [SortKey("id")], row_filter=True)
+        self.filtered = ctx is not None and ctx.row_filter(query.table, "t") is not None
         self.key = group_key(db.app.schema_hash, self.full.sql, self.full.params)
         self.members: set[tuple[str, int]] = set()  # (peer id, subscription id)
 
@@ -94,12 +103,26 @@ class Group:
         tables = set(changed)
         return bool(tables & self.refresh) or (self.windowed and bool(tables & self.tables))
 
-    def rows_scope(self, changed: Mapping[str, Iterable[str]]) -> Scope:
+    def rows_scope(self, changed: Mapping[str, Iterable[str]],
+                   records: Mapping[str, Any] | None = None,
+                   filters: RowFilters | None = None) -> Scope:
         """Scope of the root rows that changed rows can affect: the changed root rows and the
-        root rows linked to changed included rows, re-evaluated by id (no window)."""
+        root rows linked to changed included rows, re-evaluated by id (no window).
+        ``records`` (visible rows of the changed root rows, ``None`` for rows that have none)
+        lets a plain query judge them in memory; its row filter (policy) is then taken from
+        ``filters``, shared by every group of the same session."""
+        root = self.query.table
         if self.trivial:
-            ids = changed.get(self.query.table, ())
-            return {self.query.table: pa.array(list(ids), pa.string())} if ids else {}
+            ids = changed.get(root, ())
+            return {root: pa.array(list(ids), pa.string())} if ids else {}
+        if self.direct is not None and records is not None and (
+                filters is not None or not self.filtered):
+            ids = [r for r in changed.get(root, ()) if self.direct.matches(records.get(r))]
+            if self.filtered and ids:
+                assert filters is not None
+                passing = filters.passing(self.db, root, ids)
+                ids = [r for r in ids if r in passing]
+            return {root: pa.array(ids, pa.string())} if ids else {}
         roots = self.deps.candidates({t: list(ids) for t, ids in changed.items()},
                                      pa.table({"id": pa.array([], pa.string())}))
         if not roots:
@@ -120,6 +143,40 @@ class Group:
         root = self.query.table  # root ids are unique; included rows may repeat
         return {t: arrays[0] if t == root and len(arrays) == 1 else pc.unique(
             pa.concat_arrays([a.cast(pa.string()) for a in arrays])) for t, arrays in out.items()}
+
+
+class RowFilters:
+    """Which rows pass each session's row filter (its read policy), asked once per filter,
+    table and row for every group that shares the filter. One instance per store state: a
+    write changes the answers.
+
+    Example:
+        >>> # RowFilters().passing(group.db, "todos", changed_ids) -> {row ids}
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str, str, str], dict[str, bool]] = {}
+
+    def passing(self, db: Db, table: str, ids: Iterable[str]) -> set[str]:
+        """Those of ``ids`` whose visible row passes ``db``'s row filter on ``table``."""
+        ctx = db.compile_context()
+        found = ctx.row_filter(table, "t") if ctx is not None else None
+        wanted = list(dict.fromkeys(ids))
+        if found is None:
+            return set(wanted)
+        sql, params = found
+        key = (db.app.schema_hash, table, sql, json.dumps(params, sort_keys=True, default=str))
+        known = self._seen.setdefault(key, {})
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            assert ctx is not None
+            with db.store.lock:
+                hits = {row for (row,) in db.store.conn.execute(
+                    f"SELECT CAST(t.id AS VARCHAR) FROM {ctx.source(table)} AS t WHERE t.id IN "
+                    f"(SELECT CAST(unnest(${FILTER_IDS}) AS UUID)) AND ({sql})",
+                    {**params, FILTER_IDS: missing}).fetchall()}
+            known.update((i, i in hits) for i in missing)
+        return {i for i in wanted if known[i]}
 
 
 def _flat(column: pa.ChunkedArray) -> pa.Array:

@@ -51,7 +51,7 @@ from jazz_nb.sync.frames import Segment, encode_frame, segment_versions, split_s
 from jazz_nb.sync.frames import versions_segments as to_segments
 from jazz_nb.sync.protocol import FINAL_REJECTIONS, encode, error_message
 from jazz_nb.sync.readable import Pair, ReadableVersions
-from jazz_nb.sync.scope import Group, Scope, history_arrow
+from jazz_nb.sync.scope import Group, RowFilters, Scope, history_arrow
 
 log = logging.getLogger("jazz_nb.sync.server")
 GLOBAL = 2  # a single server is a core: it confirms the global tier (§4.4)
@@ -540,6 +540,7 @@ class AppState:
                        ) -> dict[str, Scope]:
         """Each affected group's scope of the changed rows before the write."""
         changed = self._changed(accepted)
+        filters = RowFilters()
         out = {}
         for group in self._affected(changed):
             rows, keys = self._project(changed, group.db.app)
@@ -549,8 +550,17 @@ class AppState:
             existed = {t: [r for r in ids if any(k in olds for k in keys[(t, r)])]
                        for t, ids in rows.items()}
             existed = {t: ids for t, ids in existed.items() if ids}
-            out[group.key] = group.rows_scope(existed) if existed else {}
+            table = group.query.table
+            records = {r: olds.get(("", table, r)) for r in existed.get(table, ())}
+            out[group.key] = group.rows_scope(existed, records, filters) if existed else {}
         return out
+
+    def _records_after(self, changed: dict[str, dict[str, set[str]]],
+                       ) -> dict[str, dict[str, VisibleRow]]:
+        """The visible rows (own schema) of every changed row after the write, per table."""
+        assert self.store is not None
+        own = changed.get(self.store.app.schema_hash, {})
+        return {table: self.store.current(table, list(ids)) for table, ids in own.items()}
 
     def _fanout(self, accepted: Sequence[Accepted], olds: Mapping[RowKey, VisibleRow],
                 scopes_before: Mapping[str, Scope]) -> list[Output]:
@@ -564,12 +574,16 @@ class AppState:
             for v in versions:
                 incoming.setdefault(_key(v), []).append(v)
         deliveries: dict[str, _Delivery] = {}
-        for group in self._affected(changed):
+        affected = self._affected(changed)
+        records_after = self._records_after(changed) if any(
+            g.direct is not None for g in affected) else {}
+        filters, readable = RowFilters(), _ReadablePairs()
+        for group in affected:
             news, whole, interest = self._group_changes(group, changed, olds, scopes_before,
-                                                        incoming)
+                                                        incoming, records_after, filters)
             if not news and not whole:
                 continue
-            allowed = _readable_pairs(group, interest)
+            allowed = readable.of(group, interest)
             if allowed is not None:
                 news = [v for v in news if (v.row_id, v.batch_id) in allowed]
             for peer_id in {peer_id for peer_id, _ in group.members}:
@@ -594,6 +608,8 @@ class AppState:
     def _group_changes(self, group: Group, changed: dict[str, dict[str, set[str]]],
                        olds: Mapping[RowKey, VisibleRow], scopes_before: Mapping[str, Scope],
                        incoming: dict[RowKey, list[RowVersion]],
+                       records_after: Mapping[str, Mapping[str, VisibleRow]],
+                       filters: RowFilters,
                        ) -> tuple[list[RowVersion], dict[tuple[str, str], set[str]],
                                   dict[str, set[str]]]:
         """A group's new versions of changed rows in its scope before or after the write, the
@@ -602,7 +618,8 @@ class AppState:
         assert self.migrations is not None
         rows, keys = self._project(changed, group.db.app)
         stored = self.migrations.stored_tables(group.db.app)
-        after = group.full_scope() if group.needs_full(rows) else group.rows_scope(rows)
+        after = group.full_scope() if group.needs_full(rows) else group.rows_scope(
+            rows, records_after.get(group.query.table, {}), filters)
         before = {t: set(ids.to_pylist()) for t, ids in scopes_before.get(group.key, {}).items()}
         news: list[RowVersion] = []
         whole: dict[tuple[str, str], set[str]] = {}
@@ -671,12 +688,31 @@ class _Delivery:
     allowed: set[Pair] | None = None  # (row, batch) its session may read; None: every version
 
 
-def _readable_pairs(group: Group, interest: Mapping[str, set[str]]) -> set[Pair] | None:
-    """The versions of ``interest``'s rows that ``group``'s session may read (``None``: all)."""
-    readable = ReadableVersions.of(group.db)
-    if readable is None:
-        return None
-    return {pair for table, ids in interest.items() for pair in readable.pairs(table, ids)}
+class _ReadablePairs:
+    """The versions each session may read, asked once per session, table and row in a turn
+    (every group of one session shares the answers)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], dict[str, set[Pair]]] = {}
+
+    def of(self, group: Group, interest: Mapping[str, set[str]]) -> set[Pair] | None:
+        """The versions of ``interest``'s rows ``group``'s session may read (``None``: all)."""
+        readable = ReadableVersions.of(group.db)
+        if readable is None:
+            return None
+        out: set[Pair] = set()
+        for table, ids in interest.items():
+            found = group.db.compile_context().row_filter(table, "t")  # type: ignore[union-attr]
+            known = self._seen.setdefault((table, repr(found)), {})
+            missing = [i for i in ids if i not in known]
+            if missing:
+                pairs = readable.pairs(table, missing)
+                known.update((i, set()) for i in missing)
+                for row, batch in pairs:
+                    known[row].add((row, batch))
+            for i in ids:
+                out |= known[i]
+        return out
 
 
 def _only(rows: pa.Table, allowed: set[Pair] | None) -> pa.Table:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from IPython.testing import globalipapp
+from IPython.core.interactiveshell import InteractiveShell
 
 import jazz_nb as jz
 from jazz_nb import s
@@ -16,8 +16,8 @@ from jazz_nb.notebook.widgets import LiveView, Throttle, live_mimebundle, live_v
 
 
 def get_ipython() -> Any:
-    globalipapp.start_ipython()  # once per process; later calls return None
-    return globalipapp.get_ipython()
+    """The process's IPython shell (whichever kind other tests made first, else a new one)."""
+    return InteractiveShell.instance()
 
 
 class Clock:

@@ -27,9 +27,6 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 EXTENSIONS = importlib.machinery.EXTENSION_SUFFIXES
-# doctest examples may start IPython's test shell (IPython.testing imports pytest); nothing in
-# pytest's closure (pluggy, iniconfig, packaging, pygments) is what the package may lean on
-EXAMPLE_TOOLS = ("pytest",)
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "jazz_nb"
 
@@ -164,10 +161,9 @@ class OnlyDeclared(importlib.abc.MetaPathFinder):
         return None
 
 
-def install_blocker(tools: Iterable[str] = ()) -> OnlyDeclared:
-    """Put ``OnlyDeclared`` in place of ``sys.meta_path``, allowing the declared closure and
-    that of ``tools`` (test tools the doctests' own examples use)."""
-    distributions = closure([*core_requirements(), *(Requirement(t) for t in tools)])
+def install_blocker() -> OnlyDeclared:
+    """Put ``OnlyDeclared`` in place of ``sys.meta_path``, allowing the declared closure."""
+    distributions = closure(core_requirements())
     allowed = set(sys.stdlib_module_names) | {"jazz_nb"} | modules_of(distributions)
     blocker = OnlyDeclared(allowed, distributions | {"jazz-nb"}, list(sys.meta_path))
     sys.meta_path[:] = [blocker]
@@ -177,7 +173,7 @@ def install_blocker(tools: Iterable[str] = ()) -> OnlyDeclared:
 def run_with_only_declared() -> dict:
     """Import every module of the package and run its doctests with only the declared
     dependencies importable; returns what failed and which imports were refused."""
-    blocker = install_blocker(EXAMPLE_TOOLS)
+    blocker = install_blocker()
     import jazz_nb
 
     failures: dict[str, str] = {}
