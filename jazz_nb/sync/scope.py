@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -30,7 +31,7 @@ from jazz_nb.live.direct import DirectEval
 from jazz_nb.live.order import SortKey
 from jazz_nb.policy.context import PolicyContext
 from jazz_nb.query.results import arrow_of
-from jazz_nb.query.sql import Compiled
+from jazz_nb.query.sql import CompileContext, Compiled, compile_query
 from jazz_nb.schema.app import App
 from jazz_nb.store import layout
 from jazz_nb.sync.frames import META, wire_schema
@@ -75,6 +76,11 @@ class Group:
         self.direct = None if self.windowed else DirectEval.build(
             db, query, ID_SCHEMA, [SortKey("id")], row_filter=True)
         self.filtered = ctx is not None and ctx.row_filter(query.table, "t") is not None
+        # the same query over its soft-deleted rows: a new subscriber may hold rows that
+        # were deleted while it was away, and only a delete tells it so
+        self.with_deleted = None if query.with_deleted else compile_query(
+            replace(query.select(), includes=()).include_deleted(),
+            context=SoftDeletedOnly(db.app.schema_hash, base=ctx))
         self.key = group_key(db.app.schema_hash, self.full.sql, self.full.params)
         self.members: set[tuple[str, int]] = set()  # (peer id, subscription id)
 
@@ -97,6 +103,18 @@ class Group:
         query itself (``history_arrow`` reads the histories in the same statement).
         """
         return dict(self.full_scope()) if self.nodes else {self.query.table: self.full}
+
+    def deleted_scope(self) -> pa.Array:
+        """Root rows that would be in scope but for a soft delete (their deletes travel with a
+        fill, so a client that was away drops them); empty for a query that shows deleted
+        rows itself.
+
+        Example:
+            >>> # group.deleted_scope() -> <row ids>
+        """
+        if self.with_deleted is None:
+            return pa.array([], pa.string())
+        return _flat(self.db.fetch_arrow(self.with_deleted).column("id")).cast(pa.string())
 
     def needs_full(self, changed: Iterable[str]) -> bool:
         """Whether a change of ``changed`` tables needs a full re-run (window, policies)."""
@@ -143,6 +161,32 @@ class Group:
         root = self.query.table  # root ids are unique; included rows may repeat
         return {t: arrays[0] if t == root and len(arrays) == 1 else pc.unique(
             pa.concat_arrays([a.cast(pa.string()) for a in arrays])) for t, arrays in out.items()}
+
+
+@dataclass(frozen=True)
+class SoftDeletedOnly(CompileContext):
+    """A compile context that keeps only soft-deleted rows, over ``base`` (sources, policies).
+
+    Example:
+        >>> SoftDeletedOnly("ab" * 32).row_filter("todos", "t0")
+        ("t0._jz_deleted = 'soft'", {})
+    """
+
+    base: CompileContext | None = None
+
+    def source(self, table: str) -> str:
+        """The base context's source."""
+        return self.base.source(table) if self.base is not None else super().source(table)
+
+    def row_filter(self, table: str, alias: str) -> tuple[str, dict[str, Any]] | None:
+        """The base's filter and ``_jz_deleted = 'soft'``."""
+        own = f"{alias}._jz_deleted = 'soft'"
+        base = self.base.row_filter(table, alias) if self.base is not None else None
+        return (own, {}) if base is None else (f"({base[0]}) AND {own}", base[1])
+
+    def magic(self, table: str, alias: str, name: str) -> str | None:
+        """The base's magic columns."""
+        return self.base.magic(table, alias, name) if self.base is not None else None
 
 
 class RowFilters:

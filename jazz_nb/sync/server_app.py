@@ -308,6 +308,14 @@ class AppState:
             for h, name in stored[table]:
                 rows = history_arrow(self.store, self.catalogue.apps[h], name, ids)
                 segments.append(Segment(name, h, _only(rows, allowed)))
+        gone = group.deleted_scope()
+        if len(gone):  # their deletes only (the versions before are the receiver's or private)
+            table = group.query.table
+            allowed = None if readable is None else readable.pairs(table, gone.to_pylist())
+            for h, name in stored[table]:
+                rows = history_arrow(self.store, self.catalogue.apps[h], name, gone)
+                deletes = rows.filter(pc.is_valid(rows.column("_jz_delete_kind")))
+                segments.append(Segment(name, h, _only(deletes, allowed)))
         segments = [s for s in segments if s.rows.num_rows]
         return [encode_frame({"type": "rows"}, part)
                 for part in split_segments(segments, self.max_frame_bytes)]
@@ -329,12 +337,11 @@ class AppState:
             return []
         batches = [(self.peers[w.peer_id], *w.data) for w in run if w.peer_id in self.peers]
         known = self._known(batches)
-        decoded = {h["batch_id"]: [v for s in segs for v in segment_versions(
+        decoded = [[v for s in segs for v in segment_versions(
             s, self.catalogue.apps[s.schema_hash].table(s.table), store.app.schema_hash)]
-            for _, h, segs in batches}
-        guessed = {id(v) for vs in decoded.values() for v in vs
-                   if presume_new and self._looks_new(v)}
-        olds = self._olds(v for vs in decoded.values() for v in vs if id(v) not in guessed)
+            for _, _, segs in batches]
+        guessed = {id(v) for vs in decoded for v in vs if presume_new and self._looks_new(v)}
+        olds = self._olds(v for vs in decoded for v in vs if id(v) not in guessed)
         overlay: dict[RowKey, VisibleRow] = {}
         seen: dict[RowKey, set[str]] = {}
 
@@ -342,27 +349,35 @@ class AppState:
             return overlay[key] if key in overlay else olds.get(key)
 
         fates: list[Output] = []
+        answers: dict[str, dict[str, Any]] = {}  # batch id -> the fate its first copy got
+        echoes: list[tuple[Peer, str]] = []  # later copies of a batch from the same owner
+        first: dict[str, str] = {}  # batch id -> owner of its first copy in this run
         rejected: list[Record] = []
         accepted: list[Accepted] = []
         linear = True  # every version extends its row's frontier: a fast store.apply
         now = now_us()
-        for peer, header, _ in batches:
-            batch_id = header["batch_id"]
+        for (peer, header, _), versions in zip(batches, decoded, strict=True):
+            batch_id, owner = header["batch_id"], owner_of(peer.principal)
             if batch_id in known:
                 fates.append((peer.id, encode(known[batch_id])))
                 continue
-            known[batch_id] = _taken(batch_id)  # a second copy in this run: someone else's
+            if batch_id in first:  # sent twice in one turn (a replay after a reconnect)
+                if first[batch_id] == owner:
+                    echoes.append((peer, batch_id))
+                else:
+                    fates.append((peer.id, encode(_taken(batch_id))))
+                continue
+            first[batch_id] = owner
             try:
-                versions = self._check(peer, header, decoded[batch_id], old_of, seen, now)
+                versions = self._check(peer, header, versions, old_of, seen, now)
             except Rejected as err:
-                if any(id(v) in guessed for v in decoded[batch_id]):
+                if any(id(v) in guessed for v in versions):
                     raise _NotNew() from None  # judged on a guess: judge it on the store
                 code = err.code or "permission_denied"
                 if code in RECORDED_REJECTIONS:  # else the writer may send it again later
-                    rejected.append((batch_id, owner_of(peer.principal), code, str(err)))
-                else:
-                    del known[batch_id]
-                fates.append((peer.id, encode(_rejection(batch_id, code, str(err)))))
+                    rejected.append((batch_id, owner, code, str(err)))
+                answers[batch_id] = _rejection(batch_id, code, str(err))
+                fates.append((peer.id, encode(answers[batch_id])))
                 continue
             for v in versions:
                 old = old_of(_key(v))
@@ -375,8 +390,11 @@ class AppState:
         assert self.batches is not None
         self.batches.record(rejected + [(h["batch_id"], owner_of(peer.principal), None, None)
                                         for peer, h, _ in accepted])
-        fates += failed
+        answers.update((h["batch_id"], _fate(h)) for _, h, _ in accepted)
+        answers.update((fate["batch_id"], fate) for _, fate in failed)
+        fates += [(peer.id, encode(fate)) for peer, fate in failed]
         fates += [(peer.id, encode(_fate(h))) for peer, h, _ in accepted]
+        fates += [(peer.id, encode(answers[batch_id])) for peer, batch_id in echoes]
         try:
             return fates + self._fanout(accepted, olds, before)
         except Exception:  # stored, but not sent: subscribers start over from a fresh fill
@@ -478,7 +496,7 @@ class AppState:
         return _rejection(batch_id, code, str(err))
 
     def _apply(self, accepted: list[Accepted], linear: bool, presumed: bool,
-               ) -> tuple[list[Accepted], list[Output]]:
+               ) -> tuple[list[Accepted], list[tuple[Peer, dict[str, Any]]]]:
         """Apply accepted batches in one transaction (one by one if that fails; ``_NotNew``
         if some versions were only ``presumed`` new)."""
         assert self.store is not None
@@ -498,8 +516,7 @@ class AppState:
                 kept.append((peer, header, versions))
             except WriteError as err:
                 rejection = Rejected(str(err), code="invalid_batch_submission")
-                failed.append((peer.id, encode(self._reject(peer, header["batch_id"],
-                                                            rejection))))
+                failed.append((peer, self._reject(peer, header["batch_id"], rejection)))
         return kept, failed
 
     # -- fan-out ---------------------------------------------------------------------------------
