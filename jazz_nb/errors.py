@@ -85,7 +85,19 @@ class AuthError(JazzError):
 
 
 class ProtocolError(JazzError):
-    """A sync frame or message is malformed or not allowed."""
+    """A sync frame or message is malformed or not allowed; a limit's ``limit`` and ``max``.
+
+    Example:
+        >>> ProtocolError("too big", code="limit_exceeded", limit="decompressed_bytes", max=8).max
+        8
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, table: str | None = None,
+                 column: str | None = None, limit: str | None = None,
+                 max: int | None = None) -> None:
+        super().__init__(message, table=table, column=column, code=code)
+        self.limit = limit
+        self.max = max
 
 
 class MigrationError(JazzError):

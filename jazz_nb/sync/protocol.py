@@ -35,6 +35,7 @@ ERROR_CODES = {
     "malformed_frame": "a binary frame is truncated or not a valid row-version frame",
     "unknown_message_type": "the message type is not part of the protocol for this side",
     "frame_too_large": "a frame is larger than the server's --max-frame-bytes",
+    "limit_exceeded": "a limit (``limit``, maximum ``max``) was exceeded",
     "handshake_required": "the first frame was not a hello",
     "incompatible_protocol": "the peer speaks another protocol version",
     "unauthenticated": "the credentials were refused (reason: missing/invalid/expired/disabled)",
@@ -91,7 +92,7 @@ def decode(text: str | bytes, side: Side) -> dict[str, Any]:
     """
     try:
         message = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # too deeply nested
         raise error("malformed_message", f"text frame is not JSON: {err}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise error("malformed_message", "a message is a JSON object with a string 'type'")
@@ -109,14 +110,30 @@ def decode(text: str | bytes, side: Side) -> dict[str, Any]:
     return message
 
 
-def error(code: str, message: str) -> ProtocolError:
-    """A ``ProtocolError`` carrying a wire error ``code``.
+def error(code: str, message: str, *, limit: str | None = None,
+          max: int | None = None) -> ProtocolError:
+    """A ``ProtocolError`` carrying a wire error ``code`` (and a limit's name and maximum).
 
     Example:
         >>> error("unknown_table", "no table 'x'").code
         'unknown_table'
+        >>> error("limit_exceeded", "too big", limit="decompressed_bytes", max=8).limit
+        'decompressed_bytes'
     """
-    return ProtocolError(f"{message} [{code}]", code=code)
+    return ProtocolError(f"{message} [{code}]", code=code, limit=limit, max=max)
+
+
+def error_of(err: ProtocolError, **extra: Any) -> dict[str, Any]:
+    """The ``error`` control message reporting ``err`` (with ``limit``/``max`` if it has them).
+
+    Example:
+        >>> message = error_of(error("limit_exceeded", "big", limit="decompressed_bytes", max=8))
+        >>> message["code"], message["limit"], message["max"]
+        ('limit_exceeded', 'decompressed_bytes', 8)
+    """
+    if err.limit is not None:
+        extra = {"limit": err.limit, "max": err.max, **extra}
+    return error_message(err.code or "malformed_message", str(err), **extra)
 
 
 def error_message(code: str, message: str, **extra: Any) -> dict[str, Any]:
