@@ -646,11 +646,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--bound", type=float, default=5.0, help="seconds per input")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--save", type=Path, help="directory for crashing/hanging inputs")
+    parser.add_argument("--unhardened", type=int, help="segment inputs for the pre-hardening "
+                                                       "decoder (for scale; its crashes are "
+                                                       "expected and not counted)")
     args = parser.parse_args(argv)
     per_kind = args.frames or (7_000 if args.quick else 350_000)
-    sizes = {"frames": per_kind, "segments": per_kind, "json": per_kind * 2 // 7 * 2}
+    sizes = {"frames": per_kind, "segments": per_kind,
+             "json": 4_000 if args.quick else 300_000}
     results = [fuzz_in_process(kind, n, workers=args.workers, bound=args.bound, seed=args.seed,
                                save=args.save) for kind, n in sizes.items()]
+    scale = args.unhardened if args.unhardened is not None else (0 if args.quick else 10_000)
+    unhardened = fuzz_in_process("unhardened", scale, workers=args.workers, bound=args.bound,
+                                 seed=args.seed) if scale else None
     server_stats, bystander, alive = fuzz_server(args.server or (300 if args.quick else 20_000),
                                                  bound=2 * args.bound, seed=args.seed)
     rows = [r.row for r in results]
@@ -668,15 +675,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "hangs", "inputs/s"))
     print(f"bystander writes ok: {bystander.ok}/{bystander.writes} (each confirmed and in its "
           f"live query), reads ok: {bystander.reads}; server alive after: {alive}")
+    if unhardened is not None:
+        print(f"for scale, the unhardened decoder (read_all, compute, to_pylist) on "
+              f"{unhardened.inputs:,} segment inputs: {len(unhardened.crashes):,} crashes, "
+              f"{len(unhardened.hangs)} hangs, {unhardened.row[4]} other exceptions (not "
+              f"counted above)")
     for failure in bystander.failures[:5]:
         print("  bystander:", failure)
     for r in results:
         for what, found in (("crash", r.crashes), ("hang", r.hangs), ("error", r.errors)):
             if found:
                 print(f"  {r.name} {what}es at inputs {found[:10]} (seed {args.seed})")
-    return {"inputs": inputs, "crashes": crashes, "hangs": hangs, "errors": errors,
-            "bystander_writes": bystander.writes, "bystander_ok": bystander.ok,
-            "server_alive": alive}
+    totals = {"inputs": inputs, "crashes": crashes, "hangs": hangs, "errors": errors,
+              "bystander_writes": bystander.writes, "bystander_ok": bystander.ok,
+              "server_alive": alive}
+    print("totals: " + json.dumps(totals))
+    return totals
 
 
 if __name__ == "__main__":

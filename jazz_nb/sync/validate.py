@@ -12,8 +12,10 @@ User column rules (``jazz_nb/schema/types.py`` storage forms):
 
 * a required column is non-null, except in hard-delete versions (which carry no data);
 * enum values are among the variants; uuid and ref values are canonical (lowercase hyphenated);
-* json values are canonical JSON text (``canonical_json(json.loads(v)) == v``: parses, no
-  NaN/Infinity, sorted keys, compact) -- readers ``json.loads`` them and equality compares text;
+* json values are JSON text that Python's ``json`` reads back (``Json.to_python``) as a finite,
+  encodable value: RFC 8259 (no NaN/Infinity, no trailing commas), nesting within Python's
+  limit, no lone surrogates (canonical form -- sorted keys -- is not required: readers do not
+  need it, and checking it costs a Python round trip per value);
 * timestamps are ms in ``0 .. TIMESTAMP_MAX_MS`` (1970-01-01 .. 9999-12-31T23:59:59.999Z):
   ``Timestamp.coerce`` refuses times before 1970 and ``Timestamp.to_python`` (Python
   ``datetime``) cannot show years after 9999; DuckDB stores them as BIGINT and pandas reads
@@ -37,8 +39,11 @@ Example:
 from __future__ import annotations
 
 import json
+import os
+import threading
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -53,6 +58,14 @@ TIMESTAMP_MAX_US = TIMESTAMP_MAX_MS * 1000 + 999
 UUID_RE = f"^{UUID_TEXT}$"
 BATCH_RE = r"^[0-9a-f]{32}$"
 STATES = ("StagingPending", "Superseded", "Rejected", "VisibleDirect", "VisibleTransactional")
+# JSON texts DuckDB's json_valid accepts but Python's json may not read (matched anywhere, also
+# inside strings: a match only means the exact check runs)
+_JSON_SUSPECT = (r"(?i)(^|[\[,:])\s*[-+]?(nan|inf)|,\s*[\]}]|\\u[dD][89a-fA-F]|[0-9]{300}"
+                 r"|[eE][-+]?[0-9]{3}|[\x{0}-\x{8}\x{b}\x{c}\x{e}-\x{1f}]")
+_DEEP = 256  # brackets: Python's json recurses (about 1,000 levels at most)
+_SCREEN_MIN = 64  # fewer distinct texts are checked exactly at once
+_DUCK: dict[int, duckdb.DuckDBPyConnection] = {}  # by process id
+_DUCK_LOCK = threading.Lock()
 _REQUIRED_META = ("_jz_row_id", "_jz_batch_id", "_jz_parents", "_jz_updated_at",
                   "_jz_created_by", "_jz_created_at", "_jz_updated_by", "_jz_state")
 
@@ -173,7 +186,7 @@ def _type_problem(kind: t.ColumnType, values: pa.ChunkedArray | pa.Array) -> str
         what = f"is outside 0..{TIMESTAMP_MAX_MS} ms (1970 to 9999)"
     elif isinstance(kind, t.Json):
         found = _bad_json(values)
-        what = "is not canonical JSON text"
+        what = "is not JSON text Python reads back"
     elif isinstance(kind, t.Array):
         items = pc.list_flatten(values)
         if items.null_count:
@@ -186,16 +199,51 @@ def _type_problem(kind: t.ColumnType, values: pa.ChunkedArray | pa.Array) -> str
     return f"{_shown(value)} {what} ({count} bad value{'s' if count > 1 else ''})"
 
 
-def _bad_json(values: pa.ChunkedArray | pa.Array) -> tuple[Any, int] | None:
-    """The first non-canonical JSON text and how many (each distinct text is parsed once)."""
-    distinct = pc.unique(values.drop_null())
-    bad = []
-    for text in distinct.to_pylist():
+def _json_ok(text: str) -> bool:
+    """Whether Python's ``json`` reads ``text`` back as a finite, UTF-8 encodable value."""
+    try:
+        t.canonical_json(json.loads(text, parse_constant=_no_constant)).encode()
+    except (ValueError, RecursionError):  # not JSON, NaN/Infinity, too deep, lone surrogate
+        return False
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _duckdb_invalid(values: pa.Array) -> list[str]:
+    """The values DuckDB's ``json_valid`` refuses (vectorised, C++)."""
+    with _DUCK_LOCK:
+        conn = _DUCK.get(os.getpid())  # a forked child must not use its parent's threads
+        if conn is None:
+            conn = _DUCK[os.getpid()] = duckdb.connect()
+        conn.register("_jz_json", pa.table({"v": values}))
         try:
-            if t.canonical_json(json.loads(text)) != text:
-                bad.append(text)
-        except (ValueError, RecursionError):  # not JSON, NaN/Infinity, or too deeply nested
-            bad.append(text)
+            return [row[0] for row in conn.execute(
+                "SELECT v FROM _jz_json WHERE NOT json_valid(v)").fetchall()]
+        finally:
+            conn.unregister("_jz_json")
+
+
+def _bad_json(values: pa.ChunkedArray | pa.Array) -> tuple[Any, int] | None:
+    """The first JSON text Python cannot read back, and how many.
+
+    Each distinct text is checked once. Many are first screened in C++: DuckDB's
+    ``json_valid`` plus patterns of what it accepts and Python does not (NaN/Infinity, trailing
+    commas, deep nesting, huge numbers, surrogate escapes, control characters); the texts it
+    refuses or that match a pattern get Python's exact check (``_json_ok``).
+    """
+    distinct = pc.unique(values.drop_null())
+    if isinstance(distinct, pa.ChunkedArray):
+        distinct = distinct.combine_chunks()
+    if len(distinct) > _SCREEN_MIN:
+        deep = pc.greater_equal(pc.add(pc.count_substring(distinct, "["),
+                                       pc.count_substring(distinct, "{")), _DEEP)
+        exact = pc.or_(pc.or_(pc.match_substring_regex(distinct, _JSON_SUSPECT), deep),
+                       pc.is_in(distinct, pa.array(_duckdb_invalid(distinct), pa.string())))
+        distinct = distinct.filter(exact)
+    bad = [text for text in distinct.to_pylist() if not _json_ok(text)]
     if not bad:
         return None
     return _first_bad(values, pc.invert(pc.is_in(values, pa.array(bad, pa.string()))))
