@@ -80,18 +80,21 @@ try:
 except ProtocolError as err:
     code = err.code
 refused = peak()
+rss = lambda: int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()
+held = rss()
 header, start = read_header(data)
-pa.ipc.open_stream(pa.py_buffer(data[start:])).read_all()  # what Arrow alone would allocate
+table = pa.ipc.open_stream(pa.py_buffer(data[start:])).read_all()  # what Arrow alone allocates
 print(json.dumps({"bytes": len(data), "code": code, "decode_growth": refused - before,
-                  "arrow_growth": peak() - refused}))
+                  "arrow_growth": rss() - held}))
 """
 
 
 def test_a_7_kb_bomb_of_128_mib_is_refused_and_memory_stays_low() -> None:
+    """The peak RSS of the decoding process does not grow; Arrow alone would hold 128 MiB."""
     run = subprocess.run([sys.executable, "-c", BOMB], capture_output=True, text=True,
                          timeout=120, check=True)
     result = json.loads(run.stdout)
     assert result["bytes"] < 16 * 1024, result  # about 7 kB on the wire
     assert result["code"] == "limit_exceeded", result
     assert result["decode_growth"] < 8 * MIB, result  # refused before any allocation
-    assert result["arrow_growth"] > 0.75 * MAX_DECOMPRESSED_BYTES, result  # the bomb is real
+    assert result["arrow_growth"] > MAX_DECOMPRESSED_BYTES, result  # the bomb is real
