@@ -7,8 +7,12 @@ Layout (docs/protocol.md)::
 The header is ``{"type": "batch"|"rows", ..., "segments": [{"table", "schema_hash", "bytes"}]}``;
 each segment is an Arrow IPC stream whose schema is ``wire_schema(table)``: the history columns
 of the store (``_jz_row_id``, ``_jz_batch_id``, ``_jz_parents``, ...) then the user columns in
-storage form. ``decode_frame`` checks lengths, magic, header and every segment's schema, and
-raises ``ProtocolError`` (``malformed_frame``, ``unknown_table``, ``unknown_schema``).
+storage form. ``decode_frame`` treats the bytes as hostile: it checks lengths, magic and
+header, reads every segment through ``jazz_nb.sync.ipc`` (schema first, metadata bounds, a
+decompressed-bytes budget, ``validate(full=True)``) and the values through
+``jazz_nb.sync.validate``; it raises only ``ProtocolError`` (``malformed_frame``,
+``limit_exceeded``, ``unknown_table``, ``unknown_schema``, or ``InvalidValues`` for a batch to
+reject) and never crashes the process.
 
 Example:
     >>> from jazz_nb import s

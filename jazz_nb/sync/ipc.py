@@ -10,7 +10,8 @@ message by message:
 2. every record batch's flatbuffer metadata is parsed here (pure Python, every offset checked):
    the field nodes and buffers must match the schema's layout, lie inside the body, be large
    enough for their row counts, and the decompressed total must fit the ``Budget``;
-3. only then does Arrow materialise the batch, and ``validate(full=True)`` checks every offset,
+3. only then does Arrow materialise the batch (from 8-byte aligned memory: a segment starting
+   anywhere in its frame is copied first), and ``validate(full=True)`` checks every offset,
    UTF-8 string and null count before any value is touched.
 
 Any violation raises ``ProtocolError`` ``malformed_frame`` naming the table and the problem; a
