@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,6 +448,7 @@ class Stats:
     hangs: list[int] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
     seconds: float = 0.0
+    slowest: tuple[float, str] = (0.0, "")
 
     @property
     def row(self) -> list[object]:
@@ -589,19 +590,27 @@ def fuzz_server(total: int, *, bound: float = 10.0, seed: int = 2) -> tuple[Stat
         thread.start()
         url = f"{server.url}/apps/{APP_ID}/ws"
 
-        @contextlib.contextmanager
-        def session() -> Iterator[Any]:
-            with ws_connect(url, max_size=None, open_timeout=bound) as ws:
+        def session() -> Any:
+            """A raw connection after its hello, or None if the server did not answer."""
+            try:
+                ws = ws_connect(url, max_size=None, open_timeout=bound, close_timeout=0.1)
                 ws.send(p.encode({"type": "hello", "protocol": 1, "client_id": "fuzz",
                                   "schema_hash": APP.schema_hash,
                                   "auth": {"token": mint_token(secret, APP_ID)}}))
                 assert json.loads(ws.recv(timeout=bound))["type"] == "welcome"
-                yield ws
+            except (OSError, TimeoutError, ConnectionClosed):
+                return None
+            return ws
 
         started = time.monotonic()
         i = 0
         while i < total:
-            with session() as ws:
+            ws = session()
+            if ws is None:
+                stats.hangs.append(i)
+                i += 1
+                continue
+            with ws:
                 while i < total:
                     rnd = random.Random(f"server:{seed}:{i}")
                     kind = rnd.choices(("frames", "segments", "json"), (4, 4, 2))[0]
@@ -615,7 +624,9 @@ def fuzz_server(total: int, *, bound: float = 10.0, seed: int = 2) -> tuple[Stat
                         outcome = _await_ping(ws, -i, bound)
                     except ConnectionClosed:
                         outcome = "closed"
-                    if outcome == "hang" or time.monotonic() - sent > bound:
+                    took = time.monotonic() - sent
+                    stats.slowest = max(stats.slowest, (took, f"{kind} input {i - 1}"))
+                    if outcome == "hang" or took > bound:
                         stats.hangs.append(i - 1)
                     stats.outcomes[outcome] += 1
                     if outcome in ("closed", "hang"):
@@ -687,7 +698,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 header=("target", "inputs", "accepted", "refused", "errors", "crashes",
                         "hangs", "inputs/s"))
     print(f"bystander writes ok: {bystander.ok}/{bystander.writes} (each confirmed and in its "
-          f"live query), reads ok: {bystander.reads}; server alive after: {alive}")
+          f"live query), reads ok: {bystander.reads}; server alive after: {alive}; slowest "
+          f"server answer {srv.slowest[0]:.2f} s ({srv.slowest[1]})")
     if unhardened is not None:
         print(f"for scale, the unhardened decoder (read_all, compute, to_pylist) on "
               f"{unhardened.inputs:,} segment inputs: {len(unhardened.crashes):,} crashes, "

@@ -117,9 +117,12 @@ def check_engine(table: str, rows: pa.Table) -> None:
     for name in _REQUIRED_META:
         if name not in rows.column_names or rows.column(name).null_count:
             raise fail(f"nulls in {name}")
+    parents = pc.list_flatten(rows.column("_jz_parents"))
+    if parents.null_count:
+        raise fail("null in _jz_parents")
     ids = [("_jz_row_id", rows.column("_jz_row_id"), UUID_RE),
            ("_jz_batch_id", rows.column("_jz_batch_id"), BATCH_RE),
-           ("_jz_parents", pc.list_flatten(rows.column("_jz_parents")), BATCH_RE)]
+           ("_jz_parents", parents, BATCH_RE)]
     for name, values, pattern in ids:
         found = _first_bad(values, pc.match_substring_regex(values, pattern))
         if found:

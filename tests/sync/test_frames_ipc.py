@@ -133,7 +133,7 @@ def list_first_offset_past_child(f: Forged) -> None:
 
 
 def list_last_offset_past_child(f: Forged) -> None:
-    f.offset("tags", 1, 1_000_000)  # to_pylist walks past the child: SIGSEGV
+    f.offset("tags", 1, 1_000_000)  # to_pylist walks past the child: SIGSEGV (or reads junk)
 
 
 def null_count_above_length(f: Forged) -> None:
@@ -145,19 +145,17 @@ def rows_beyond_buffers(f: Forged) -> None:
 
 
 def string_offsets_backwards(f: Forged) -> None:
-    f.offset("_jz_row_id", 1, -64)  # a negative string length: SystemError, not a crash
+    f.offset("_jz_row_id", 1, -64)  # a negative length: SystemError (SIGABRT on pyarrow 16)
 
 
-# name: (forge, what the error says, how the unhardened reader fails: "signal" or "exception")
-CRASHES: dict[str, tuple[Callable[[Forged], None], str, str]] = {
-    "string_offsets_past_data": (string_offsets_past_data, "invalid Arrow data", "signal"),
-    "list_first_offset_past_child": (list_first_offset_past_child, "invalid Arrow data",
-                                     "signal"),
-    "list_last_offset_past_child": (list_last_offset_past_child, "invalid Arrow data",
-                                    "signal"),
-    "null_count_above_length": (null_count_above_length, "null count 3", "signal"),
-    "rows_beyond_buffers": (rows_beyond_buffers, "too small for 1048576 values", "signal"),
-    "string_offsets_backwards": (string_offsets_backwards, "invalid Arrow data", "exception"),
+# name: (forge, what the error says); comments: what the unhardened reader does (pyarrow 26)
+CRASHES: dict[str, tuple[Callable[[Forged], None], str]] = {
+    "string_offsets_past_data": (string_offsets_past_data, "invalid Arrow data"),
+    "list_first_offset_past_child": (list_first_offset_past_child, "invalid Arrow data"),
+    "list_last_offset_past_child": (list_last_offset_past_child, "invalid Arrow data"),
+    "null_count_above_length": (null_count_above_length, "null count 3"),
+    "rows_beyond_buffers": (rows_beyond_buffers, "too small for 1048576 values"),
+    "string_offsets_backwards": (string_offsets_backwards, "invalid Arrow data"),
 }
 
 
@@ -190,21 +188,26 @@ pc.match_substring_regex(rows.column("_jz_row_id"), "^[0-9a-f-]{36}$")
 pc.list_flatten(rows.column("_jz_parents"))
 pc.is_in(rows.column("_jz_state"), pa.array(["VisibleDirect"]))
 rows.column("_jz_delete_kind").drop_null()
-rows.to_pylist()
+values = rows.to_pylist()
+tags = sum(len(r["tags"] or ()) for r in values)
+if tags > len(rows.column("tags").chunk(0).values):
+    print("read past the buffers")
 """
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CRASHES))
-def test_each_crash_class_kills_the_unhardened_reader(name: str) -> None:
-    """The forged inputs are real: pyarrow's reader plus the old checks and ``to_pylist`` die
-    by a signal (SIGSEGV/SIGABRT) on them in a child process, or raise a non-protocol error."""
+def test_each_crash_class_harms_the_unhardened_reader(name: str) -> None:
+    """The forged inputs are real: pyarrow's reader plus the old checks and ``to_pylist``, in
+    a child process, die by a signal (SIGSEGV/SIGABRT), raise a non-protocol error or read
+    past the buffers (which of these depends on the pyarrow release)."""
+    if name == "list_last_offset_past_child" and int(pa.__version__.split(".")[0]) < 17:
+        pytest.skip("pyarrow 16's to_pylist stops at the child's end on this input")
     run = subprocess.run([sys.executable, "-c", UNHARDENED], input=forged(name),
                          capture_output=True, timeout=60)
-    if CRASHES[name][2] == "signal":
-        assert run.returncode < 0, (run.returncode, run.stderr[-300:])
-    else:
-        assert run.returncode == 1 and b"SystemError" in run.stderr, run.stderr[-300:]
+    harmed = run.returncode < 0 or b"SystemError" in run.stderr or (
+        b"read past the buffers" in run.stdout)
+    assert harmed, (run.returncode, run.stdout[-300:], run.stderr[-300:])
 
 
 # -- the schema comes first ----------------------------------------------------------------------

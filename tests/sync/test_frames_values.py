@@ -161,6 +161,7 @@ def engine(**changes: Any) -> RowVersion:
     ({"row_id": "01900000-0000-7000-8000-00000000000A"}, "bad id"),
     ({"batch_id": "AB" * 16}, "bad id"),
     ({"parents": ("xyz",)}, "bad id"),
+    ({"parents": ("ab" * 16, None)}, "null in _jz_parents"),
     ({"state": "Lost"}, "unknown state"),
     ({"delete_kind": "purge"}, "unknown delete kind"),
     ({"tier": 7}, "_jz_tier 7 is outside"),
