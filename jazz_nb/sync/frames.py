@@ -48,6 +48,7 @@ from jazz_nb.sync.validate import BATCH_RE, InvalidValues, check_engine, check_u
 MAGIC = b"JZB1"
 COMPRESS_MIN_BYTES = 256 * 1024  # smaller segments (one write's rows) go uncompressed
 MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # default bound of a frame's Arrow bodies, unpacked
+MAX_CHUNKS = 16  # a segment of more chunks is sent as one record batch (see ipc.MAX_MESSAGES)
 _COMPRESSED = pa.ipc.IpcWriteOptions(compression="zstd")
 _HEAD = struct.Struct(">4sI")
 __all__ = ["BATCH_RE", "InvalidValues"]  # re-exported for the server
@@ -180,6 +181,8 @@ def _ipc(table: pa.Table) -> pa.Buffer:
     """One Arrow IPC stream; big tables travel with zstd-compressed buffers (about 5x fewer
     bytes for row histories, and cheaper to send than to copy uncompressed)."""
     options = _COMPRESSED if table.nbytes >= COMPRESS_MIN_BYTES else None
+    if table.num_columns and table.column(0).num_chunks > MAX_CHUNKS:
+        table = table.combine_chunks()  # one record batch per chunk: receivers bound the count
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)

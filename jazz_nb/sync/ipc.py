@@ -41,6 +41,7 @@ _SCHEMA, _RECORD_BATCH = 1, 3  # MessageHeader union tags (format/Message.fbs)
 _V5 = 4  # MetadataVersion.V5
 _CODECS = (0, 1)  # CompressionType LZ4_FRAME, ZSTD; BodyCompressionMethod BUFFER is 0
 _I64 = struct.Struct("<q")
+MAX_MESSAGES = 1024  # schemas + record batches per frame; senders write about one per segment
 
 
 class _Bad(Exception):
@@ -49,7 +50,9 @@ class _Bad(Exception):
 
 @dataclass
 class Budget:
-    """How many decompressed body bytes a frame's segments may still take.
+    """What a frame's segments may still take: decompressed body bytes (the limit
+    ``decompressed_bytes``) and Arrow messages (each costs a fixed amount of work, so a frame of
+    tiny record batches or segments would cost far more than its bytes).
 
     Example:
         >>> b = Budget(100)
@@ -62,6 +65,8 @@ class Budget:
 
     max: int
     used: int = 0
+    max_messages: int = MAX_MESSAGES
+    messages: int = 0
 
     def spend(self, size: int, table: str) -> None:
         """Take ``size`` bytes or raise ``limit_exceeded`` (``decompressed_bytes``)."""
@@ -70,6 +75,13 @@ class Budget:
             raise error("limit_exceeded", f"segment of table {table!r} decompresses past the "
                                           f"frame's limit decompressed_bytes = {self.max}",
                         limit="decompressed_bytes", max=self.max)
+
+    def message(self, table: str) -> None:
+        """Count one Arrow message (a schema or a record batch) or raise ``malformed_frame``."""
+        self.messages += 1
+        if self.messages > self.max_messages:
+            raise error("malformed_frame", f"segment of table {table!r}: more than "
+                                           f"{self.max_messages} Arrow messages in one frame")
 
 
 class _Table:
@@ -271,6 +283,7 @@ def read_stream(data: pa.Buffer | bytes | memoryview, expected: pa.Schema, table
     nodes = layout(expected)
     batches = []
     try:
+        budget.message(table)
         message = pa.ipc.read_message(stream)
         _check_schema(message.metadata.to_pybytes())
         schema = pa.ipc.read_schema(message)
@@ -282,6 +295,7 @@ def read_stream(data: pa.Buffer | bytes | memoryview, expected: pa.Schema, table
                 message = pa.ipc.read_message(stream)
             except EOFError:
                 break
+            budget.message(table)
             body = message.body
             if body is not None and body.address % 8:
                 raise _Bad("a record batch body is not 8-byte aligned")

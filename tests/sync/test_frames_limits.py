@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 
+import pyarrow as pa
 import pytest
 
 from jazz_nb import s
@@ -98,3 +100,27 @@ def test_a_7_kb_bomb_of_128_mib_is_refused_and_memory_stays_low() -> None:
     assert result["code"] == "limit_exceeded", result
     assert result["decode_growth"] < 8 * MIB, result  # refused before any allocation
     assert result["arrow_growth"] > MAX_DECOMPRESSED_BYTES, result  # the bomb is real
+
+
+def test_a_frame_of_many_tiny_record_batches_is_refused() -> None:
+    """Each Arrow message costs fixed work: 2,000 one-row batches in 1.5 MB would cost
+    about 150 times a one-batch segment of the same rows."""
+    batch = segment(1).rows.to_batches()[0]
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        for _ in range(2000):
+            writer.write_batch(batch)
+    body = sink.getvalue().to_pybytes()
+    header = json.dumps({"type": "rows", "segments": [
+        {"table": "todos", "schema_hash": APP.schema_hash, "bytes": len(body)}]}).encode()
+    with pytest.raises(ProtocolError) as err:
+        decode_frame(b"JZB1" + struct.pack(">I", len(header)) + header + body, APPS)
+    assert err.value.code == "malformed_frame" and "more than 1024 Arrow messages" in str(
+        err.value)
+
+
+def test_senders_combine_many_chunks_into_one_batch() -> None:
+    rows = pa.concat_tables([segment(3, i).rows for i in range(1, 101)])
+    assert rows.column(0).num_chunks == 100
+    data = encode_frame({"type": "rows"}, [Segment("todos", APP.schema_hash, rows)])
+    assert decode_frame(data, APPS)[1][0].rows.num_rows == 100
