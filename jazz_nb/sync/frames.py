@@ -43,7 +43,8 @@ from jazz_nb.store.layout import user_arrow_schema
 from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync.ipc import Budget, read_stream
 from jazz_nb.sync.protocol import error
-from jazz_nb.sync.validate import BATCH_RE, InvalidValues, check_engine, check_user
+from jazz_nb.sync.validate import BATCH_RE as BATCH_RE  # the server imports it from here
+from jazz_nb.sync.validate import InvalidValues, check_engine, check_user
 
 MAGIC = b"JZB1"
 COMPRESS_MIN_BYTES = 256 * 1024  # smaller segments (one write's rows) go uncompressed
@@ -51,7 +52,6 @@ MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # default bound of a frame's Arrow b
 MAX_CHUNKS = 16  # a segment of more chunks is sent as one record batch (see ipc.MAX_MESSAGES)
 _COMPRESSED = pa.ipc.IpcWriteOptions(compression="zstd")
 _HEAD = struct.Struct(">4sI")
-__all__ = ["BATCH_RE", "InvalidValues"]  # re-exported for the server
 META = pa.schema([
     pa.field("_jz_row_id", pa.string(), nullable=False),
     pa.field("_jz_batch_id", pa.string(), nullable=False),

@@ -9,7 +9,8 @@ message by message:
    (names, types, nullability; no dictionaries, no extension types) -- before any batch is read;
 2. every record batch's flatbuffer metadata is parsed here (pure Python, every offset checked):
    the field nodes and buffers must match the schema's layout, lie inside the body, be large
-   enough for their row counts, and the decompressed total must fit the ``Budget``;
+   enough for their row counts, and the decompressed total (and the frame's count of Arrow
+   messages) must fit the ``Budget``;
 3. only then does Arrow materialise the batch (from 8-byte aligned memory: a segment starting
    anywhere in its frame is copied first), and ``validate(full=True)`` checks every offset,
    UTF-8 string and null count before any value is touched.
@@ -217,10 +218,10 @@ def _check_batch(meta: bytes, body: memoryview, nodes: tuple[_Node, ...], table:
     if variadic is not None and variadic[1]:
         raise _Bad("record batch has variadic buffer counts")
     compression = batch.table(3)
-    compressed = compression is not None
-    if compressed and (compression.scalar(0, "<b", 0) not in _CODECS  # type: ignore[union-attr]
-                       or compression.scalar(1, "<b", 0) != 0):  # type: ignore[union-attr]
+    if compression is not None and (compression.scalar(0, "<b", 0) not in _CODECS
+                                    or compression.scalar(1, "<b", 0) != 0):
         raise _Bad("unknown body compression")
+    compressed = compression is not None
     total, b = 0, 0
     start = buffer_vec[0]
     for i, node in enumerate(nodes):
