@@ -590,47 +590,43 @@ def fuzz_server(total: int, *, bound: float = 10.0, seed: int = 2) -> tuple[Stat
         thread.start()
         url = f"{server.url}/apps/{APP_ID}/ws"
 
-        def session() -> Any:
-            """A raw connection after its hello, or None if the server did not answer."""
-            try:
-                ws = ws_connect(url, max_size=None, open_timeout=bound, close_timeout=0.1)
-                ws.send(p.encode({"type": "hello", "protocol": 1, "client_id": "fuzz",
-                                  "schema_hash": APP.schema_hash,
-                                  "auth": {"token": mint_token(secret, APP_ID)}}))
-                assert json.loads(ws.recv(timeout=bound))["type"] == "welcome"
-            except (OSError, TimeoutError, ConnectionClosed):
-                return None
-            return ws
+        def drive(ws: Any, i: int) -> int:
+            """Send inputs from ``i`` on until the server closes the connection; the next i."""
+            while i < total:
+                rnd = random.Random(f"server:{seed}:{i}")
+                kind = rnd.choices(("frames", "segments", "json"), (4, 4, 2))[0]
+                value = KINDS[kind](c, rnd)
+                i += 1
+                sent = time.monotonic()
+                try:
+                    ws.send(value[1] if kind == "json" else value)
+                    ws.send(p.encode({"type": "subscribe", "id": -i,
+                                      "query": {"table": "nope"}, "tier": "edge"}))
+                    outcome = _await_ping(ws, -i, bound)
+                except ConnectionClosed:
+                    outcome = "closed"
+                took = time.monotonic() - sent
+                stats.slowest = max(stats.slowest, (took, f"{kind} input {i - 1}"))
+                if outcome == "hang" or took > bound:
+                    stats.hangs.append(i - 1)
+                stats.outcomes[outcome] += 1
+                if outcome in ("closed", "hang"):
+                    break
+            return i
 
         started = time.monotonic()
         i = 0
         while i < total:
-            ws = session()
-            if ws is None:
+            try:
+                with ws_connect(url, max_size=None, open_timeout=bound, close_timeout=0.1) as ws:
+                    ws.send(p.encode({"type": "hello", "protocol": 1, "client_id": "fuzz",
+                                      "schema_hash": APP.schema_hash,
+                                      "auth": {"token": mint_token(secret, APP_ID)}}))
+                    assert json.loads(ws.recv(timeout=bound))["type"] == "welcome"
+                    i = drive(ws, i)
+            except (OSError, TimeoutError, ConnectionClosed):  # no connection or no welcome
                 stats.hangs.append(i)
                 i += 1
-                continue
-            with ws:
-                while i < total:
-                    rnd = random.Random(f"server:{seed}:{i}")
-                    kind = rnd.choices(("frames", "segments", "json"), (4, 4, 2))[0]
-                    value = KINDS[kind](c, rnd)
-                    i += 1
-                    sent = time.monotonic()
-                    try:
-                        ws.send(value[1] if kind == "json" else value)
-                        ws.send(p.encode({"type": "subscribe", "id": -i,
-                                          "query": {"table": "nope"}, "tier": "edge"}))
-                        outcome = _await_ping(ws, -i, bound)
-                    except ConnectionClosed:
-                        outcome = "closed"
-                    took = time.monotonic() - sent
-                    stats.slowest = max(stats.slowest, (took, f"{kind} input {i - 1}"))
-                    if outcome == "hang" or took > bound:
-                        stats.hangs.append(i - 1)
-                    stats.outcomes[outcome] += 1
-                    if outcome in ("closed", "hang"):
-                        break
         stats.seconds = time.monotonic() - started
         bystander.stop.set()
         thread.join(60)
