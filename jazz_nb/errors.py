@@ -86,17 +86,30 @@ class AuthError(JazzError):
 
 class ProtocolError(JazzError):
     """A sync frame or message is malformed or not allowed; ``code`` is the wire error code
-    and ``extra`` holds fields the error message carries besides it (``limit``, ``max``...).
+    and ``extra`` holds the fields the error message carries besides it (a limit's ``limit``
+    and ``max``, a subscription's ``id``...).
 
     Example:
-        >>> ProtocolError("too many", code="limit_exceeded", extra={"limit": "x"}).extra
-        {'limit': 'x'}
+        >>> err = ProtocolError("too big", code="limit_exceeded",
+        ...                     extra={"limit": "decompressed_bytes", "max": 8})
+        >>> err.limit, err.max
+        ('decompressed_bytes', 8)
     """
 
-    def __init__(self, message: str, *, code: str | None = None,
-                 extra: dict[str, object] | None = None) -> None:
-        super().__init__(message, code=code)
+    def __init__(self, message: str, *, code: str | None = None, table: str | None = None,
+                 column: str | None = None, extra: dict[str, object] | None = None) -> None:
+        super().__init__(message, table=table, column=column, code=code)
         self.extra = dict(extra or {})
+
+    @property
+    def limit(self) -> object:
+        """The name of the limit a ``limit_exceeded`` error reports (else ``None``)."""
+        return self.extra.get("limit")
+
+    @property
+    def max(self) -> object:
+        """The limit's value (else ``None``)."""
+        return self.extra.get("max")
 
 
 class MigrationError(JazzError):

@@ -7,8 +7,12 @@ Layout (docs/protocol.md)::
 The header is ``{"type": "batch"|"rows", ..., "segments": [{"table", "schema_hash", "bytes"}]}``;
 each segment is an Arrow IPC stream whose schema is ``wire_schema(table)``: the history columns
 of the store (``_jz_row_id``, ``_jz_batch_id``, ``_jz_parents``, ...) then the user columns in
-storage form. ``decode_frame`` checks lengths, magic, header and every segment's schema, and
-raises ``ProtocolError`` (``malformed_frame``, ``unknown_table``, ``unknown_schema``).
+storage form. ``decode_frame`` treats the bytes as hostile: it checks lengths, magic and
+header, reads every segment through ``jazz_nb.sync.ipc`` (schema first, metadata bounds, a
+decompressed-bytes budget, ``validate(full=True)``) and the values through
+``jazz_nb.sync.validate``; it raises only ``ProtocolError`` (``malformed_frame``,
+``limit_exceeded``, ``unknown_table``, ``unknown_schema``, or ``InvalidValues`` for a batch to
+reject) and never crashes the process.
 
 Example:
     >>> from jazz_nb import s
@@ -26,26 +30,28 @@ Example:
 from __future__ import annotations
 
 import json
+import reprlib
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from jazz_nb.schema.app import App, TableSchema
 from jazz_nb.store.layout import user_arrow_schema
-from jazz_nb.store.versions import UUID_TEXT, RowVersion
+from jazz_nb.store.versions import RowVersion
+from jazz_nb.sync.ipc import Budget, read_stream
 from jazz_nb.sync.protocol import error
+from jazz_nb.sync.validate import BATCH_RE as BATCH_RE  # the server imports it from here
+from jazz_nb.sync.validate import InvalidValues, check_engine, check_user
 
 MAGIC = b"JZB1"
 COMPRESS_MIN_BYTES = 256 * 1024  # smaller segments (one write's rows) go uncompressed
+MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # default bound of a frame's Arrow bodies, unpacked
+MAX_CHUNKS = 16  # a segment of more chunks is sent as one record batch (see ipc.MAX_MESSAGES)
 _COMPRESSED = pa.ipc.IpcWriteOptions(compression="zstd")
 _HEAD = struct.Struct(">4sI")
-UUID_RE = f"^{UUID_TEXT}$"
-BATCH_RE = r"^[0-9a-f]{32}$"
-STATES = ("StagingPending", "Superseded", "Rejected", "VisibleDirect", "VisibleTransactional")
 META = pa.schema([
     pa.field("_jz_row_id", pa.string(), nullable=False),
     pa.field("_jz_batch_id", pa.string(), nullable=False),
@@ -84,6 +90,17 @@ def wire_schema(schema: TableSchema) -> pa.Schema:
         ['_jz_delete_kind', 'title']
     """
     return pa.schema([*META, *user_arrow_schema(schema)])
+
+
+_WIRE: dict[tuple[str, str], pa.Schema] = {}
+
+
+def _app_wire_schema(app: App, table: str) -> pa.Schema:
+    """``wire_schema`` of an app's table, computed once per schema version."""
+    key = (app.schema_hash, table)
+    if key not in _WIRE:
+        _WIRE[key] = wire_schema(app.table(table))
+    return _WIRE[key]
 
 
 def versions_to_arrow(schema: TableSchema, versions: Sequence[RowVersion],
@@ -164,6 +181,8 @@ def _ipc(table: pa.Table) -> pa.Buffer:
     """One Arrow IPC stream; big tables travel with zstd-compressed buffers (about 5x fewer
     bytes for row histories, and cheaper to send than to copy uncompressed)."""
     options = _COMPRESSED if table.nbytes >= COMPRESS_MIN_BYTES else None
+    if table.num_columns and table.column(0).num_chunks > MAX_CHUNKS:
+        table = table.combine_chunks()  # one record batch per chunk: receivers bound the count
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
@@ -241,7 +260,7 @@ def read_header(data: bytes) -> tuple[dict[str, Any], int]:
                                        f"{len(data) - _HEAD.size} present")
     try:
         header = json.loads(bytes(data[_HEAD.size:end]))
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise error("malformed_frame", f"frame header is not JSON: {err}") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str) or \
             not isinstance(header.get("segments"), list):
@@ -250,10 +269,16 @@ def read_header(data: bytes) -> tuple[dict[str, Any], int]:
 
 
 def decode_frame(data: bytes, apps: Mapping[str, App], *, check_values: bool = True,
+                 max_decompressed_bytes: int = MAX_DECOMPRESSED_BYTES,
                  ) -> tuple[dict[str, Any], list[Segment]]:
     """Parse and validate a binary frame; ``apps`` maps known schema hashes to their apps.
-    ``check_values=False`` skips the per-value checks (ids, states) of a trusted sender's rows;
-    framing and column types are always checked.
+
+    Whatever the bytes, this raises only ``ProtocolError``: framing, Arrow structure
+    (``jazz_nb.sync.ipc``) and the segments' total decompressed size (``limit_exceeded``,
+    ``decompressed_bytes``) are always checked. ``check_values`` also checks the values: bad
+    history columns are ``malformed_frame``; then, once the whole frame is well formed, bad user
+    values raise ``InvalidValues`` (``invalid_batch_submission``, its ``header`` set) -- a
+    rejected batch, not a broken connection. ``check_values=False`` trusts the sender's values.
 
     Example:
         >>> decode_frame(b"JZB1\\x00\\x00\\x00\\x02{}", {})  # doctest: +ELLIPSIS
@@ -263,27 +288,37 @@ def decode_frame(data: bytes, apps: Mapping[str, App], *, check_values: bool = T
     """
     header, offset = read_header(data)
     view = memoryview(data)
+    budget = Budget(max_decompressed_bytes)
     segments = []
     for spec in header["segments"]:
         if not (isinstance(spec, dict) and isinstance(spec.get("table"), str)
                 and isinstance(spec.get("schema_hash"), str)
-                and isinstance(spec.get("bytes"), int) and spec["bytes"] >= 0):
-            raise error("malformed_frame", f"bad segment description {spec!r}")
+                and type(spec.get("bytes")) is int and spec["bytes"] >= 0):
+            raise error("malformed_frame", f"bad segment description {reprlib.repr(spec)}")
         stop = offset + spec["bytes"]
         if stop > len(view):
             raise error("malformed_frame", f"truncated frame: segment {spec['table']!r} needs "
                                            f"{spec['bytes']} bytes, {len(view) - offset} present")
-        segment = _segment(spec["table"], spec["schema_hash"], view[offset:stop], apps,
-                           check_values)
+        segment = _segment(spec["table"], spec["schema_hash"], view[offset:stop], apps, budget)
         segments.append(replace(segment, fresh=spec.get("fresh") is True))
         offset = stop
     if offset != len(view):
         raise error("malformed_frame", f"{len(view) - offset} trailing bytes after the segments")
+    if check_values:
+        for segment in segments:
+            check_engine(segment.table, segment.rows)
+        try:
+            for segment in segments:
+                schema = apps[segment.schema_hash].table(segment.table)
+                check_user(segment.table, schema, segment.rows)
+        except InvalidValues as err:
+            err.header = header
+            raise
     return header, segments
 
 
 def _segment(table: str, schema_hash: str, body: memoryview, apps: Mapping[str, App],
-             check_values: bool) -> Segment:
+             budget: Budget) -> Segment:
     app = apps.get(schema_hash)
     if app is None:
         raise error("unknown_schema", f"rows of table {table!r} use schema {schema_hash[:12]!r}, "
@@ -291,38 +326,5 @@ def _segment(table: str, schema_hash: str, body: memoryview, apps: Mapping[str, 
     if table not in app.tables:
         raise error("unknown_table", f"unknown table {table!r} "
                                      f"(tables: {', '.join(app.tables)})")
-    try:
-        rows = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise error("malformed_frame", f"segment of table {table!r} is not Arrow IPC: "
-                                       f"{err}") from None
-    expected = wire_schema(app.table(table))
-    if not rows.schema.equals(expected):
-        raise error("malformed_frame", f"segment of table {table!r} has columns "
-                                       f"{rows.schema.names} with types that do not match "
-                                       f"the table's wire schema")
-    if check_values:
-        _check_values(table, rows)
+    rows = read_stream(body, _app_wire_schema(app, table), table, budget)
     return Segment(table, schema_hash, rows)
-
-
-def _check_values(table: str, rows: pa.Table) -> None:
-    """Reject ids, states and nulls no store could hold (vectorised)."""
-    for name in ("_jz_row_id", "_jz_batch_id", "_jz_parents", "_jz_updated_at",
-                 "_jz_created_by", "_jz_created_at", "_jz_updated_by", "_jz_state"):
-        if rows.column(name).null_count:
-            raise error("malformed_frame", f"segment of table {table!r}: nulls in {name}")
-    checks = [("_jz_row_id", rows.column("_jz_row_id"), UUID_RE),
-              ("_jz_batch_id", rows.column("_jz_batch_id"), BATCH_RE),
-              ("_jz_parents", pc.list_flatten(rows.column("_jz_parents")), BATCH_RE)]
-    for name, values, pattern in checks:
-        if len(values) and not pc.all(pc.match_substring_regex(values, pattern)).as_py():
-            raise error("malformed_frame", f"segment of table {table!r}: bad ids in {name}")
-    if not pc.all(pc.is_in(rows.column("_jz_state"), pa.array(STATES))).as_py() and len(rows):
-        raise error("malformed_frame", f"segment of table {table!r}: unknown row state")
-    kinds = rows.column("_jz_delete_kind").drop_null()
-    if len(kinds) and not pc.all(pc.is_in(kinds, pa.array(["soft", "hard"]))).as_py():
-        raise error("malformed_frame", f"segment of table {table!r}: unknown delete kind")
-    tiers = rows.column("_jz_tier").drop_null()
-    if len(tiers) and not (pc.min(tiers).as_py() >= 0 and pc.max(tiers).as_py() <= 2):
-        raise error("malformed_frame", f"segment of table {table!r}: tier out of range")

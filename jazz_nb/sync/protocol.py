@@ -121,6 +121,8 @@ def error(code: str, message: str, **extra: object) -> ProtocolError:
     Example:
         >>> error("unknown_table", "no table 'x'").code
         'unknown_table'
+        >>> error("limit_exceeded", "too big", limit="decompressed_bytes", max=8).limit
+        'decompressed_bytes'
     """
     return ProtocolError(f"{message} [{code}]", code=code, extra=extra)
 

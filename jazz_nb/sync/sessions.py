@@ -39,6 +39,7 @@ from jazz_nb.sync.frames import BATCH_RE, decode_frame, read_header
 from jazz_nb.sync.http import HttpError
 from jazz_nb.sync.limits import Limits, check_query, exceeded
 from jazz_nb.sync.server_app import AppState, Drop, Output, Work
+from jazz_nb.sync.validate import InvalidValues
 from jazz_nb.sync.websocket import WebSocket
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class _Parts:
     count: int
     segments: list[Any] = field(default_factory=list)
     size: int = 0
+    invalid: InvalidValues | None = None  # a part's values were refused: the batch will be
 
 
 class AppRuntime:
@@ -403,8 +405,12 @@ async def _batch(runtime: AppRuntime, connection: Connection, data: bytes) -> No
         raise exceeded("batch_bytes", limits.max_batch_bytes, f"batch {batch_id} is over "
                                                               f"{size} bytes")
     apps = runtime.state.catalogue.apps
+    invalid: InvalidValues | None = None
     try:
-        header, segments = await asyncio.to_thread(decode_frame, data, apps)
+        header, segments = await asyncio.to_thread(
+            decode_frame, data, apps, max_decompressed_bytes=limits.max_decompressed_bytes)
+    except InvalidValues as err:  # a well-formed frame whose values no store may hold
+        segments, invalid = [], err
     except ProtocolError as err:
         parts.pop(batch_id, None)
         if err.code in ("unknown_table", "unknown_schema"):  # the batch's fate, then the error
@@ -413,7 +419,12 @@ async def _batch(runtime: AppRuntime, connection: Connection, data: bytes) -> No
     if pending is not None:
         pending.segments += segments
         pending.size, pending.next = size, part + 1
+        pending.invalid = pending.invalid or invalid
         if part + 1 < count:
             return
-        segments = parts.pop(batch_id).segments
+        invalid = parts.pop(batch_id).invalid
+        segments = pending.segments
+    if invalid is not None:  # rejected as a whole once its last part is in; nothing stored
+        _fate(connection, batch_id, "invalid_batch_submission", str(invalid))
+        return
     runtime.submit(Work("batch", connection.peer_id, (header, segments)), size)

@@ -11,9 +11,10 @@ import pytest
 MODULES = [
     "jazz_nb.sync", "jazz_nb.sync.bulk", "jazz_nb.sync.catalogue", "jazz_nb.sync.cli",
     "jazz_nb.sync.client", "jazz_nb.sync.connect", "jazz_nb.sync.deploy", "jazz_nb.sync.frames",
-    "jazz_nb.sync.http", "jazz_nb.sync.magic", "jazz_nb.sync.outbox", "jazz_nb.sync.process",
-    "jazz_nb.sync.protocol", "jazz_nb.sync.scope", "jazz_nb.sync.server",
-    "jazz_nb.sync.server_app", "jazz_nb.sync.websocket", "jazz_nb.sync.widget",
+    "jazz_nb.sync.http", "jazz_nb.sync.ipc", "jazz_nb.sync.magic", "jazz_nb.sync.outbox",
+    "jazz_nb.sync.process", "jazz_nb.sync.protocol", "jazz_nb.sync.scope", "jazz_nb.sync.server",
+    "jazz_nb.sync.server_app", "jazz_nb.sync.validate", "jazz_nb.sync.websocket",
+    "jazz_nb.sync.widget",
 ]
 COMMENTED = {"jazz_nb.sync", "jazz_nb.sync.bulk", "jazz_nb.sync.outbox",
              "jazz_nb.sync.server_app", "jazz_nb.sync.websocket"}
