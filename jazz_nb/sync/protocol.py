@@ -127,6 +127,18 @@ def error(code: str, message: str, **extra: object) -> ProtocolError:
     return ProtocolError(f"{message} [{code}]", code=code, extra=extra)
 
 
+def error_of(err: ProtocolError) -> dict[str, Any]:
+    """The ``error`` control message reporting ``err``, with its ``extra`` fields (a limit's
+    ``limit`` and ``max``, a subscription's ``id``...).
+
+    Example:
+        >>> message = error_of(error("limit_exceeded", "big", limit="decompressed_bytes", max=8))
+        >>> message["code"], message["limit"], message["max"]
+        ('limit_exceeded', 'decompressed_bytes', 8)
+    """
+    return error_message(err.code or "malformed_message", str(err), **err.extra)
+
+
 def error_message(code: str, message: str, **extra: Any) -> dict[str, Any]:
     """The ``error`` control message for ``code``.
 

@@ -215,10 +215,9 @@ async def _serve(server: SyncServer, ws: WebSocket, app_id: str) -> None:
         except HttpError as err:
             raise p.error("unknown_app", str(err)) from None
     except ProtocolError as err:
-        code = err.code or "malformed_message"
         with contextlib.suppress(ConnectionError):
-            await ws.send(p.encode(p.error_message(code, str(err), **err.extra)))
-        await ws.close(CloseCode.POLICY_VIOLATION, code)
+            await ws.send(p.encode(p.error_of(err)))
+        await ws.close(CloseCode.POLICY_VIOLATION, err.code or "malformed_message")
         return
     limits = Limits.from_config(config)
     peer_id = uuid.uuid4().hex
@@ -318,8 +317,7 @@ async def _session(runtime: AppRuntime, connection: Connection) -> None:
             else:
                 await _batch(runtime, connection, message)
         except ProtocolError as err:
-            connection.send(p.encode(p.error_message(err.code or "malformed_message", str(err),
-                                                     **err.extra)))
+            connection.send(p.encode(p.error_of(err)))
             if err.code in CLOSING_CODES or err.extra.get("limit") in CLOSING_LIMITS:
                 code = CloseCode.POLICY_VIOLATION if err.code == "limit_exceeded" \
                     else CloseCode.PROTOCOL_ERROR
