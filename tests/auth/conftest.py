@@ -10,11 +10,8 @@ from jazz_nb.testing.jwt_issuer import TestJwtIssuer, start_test_jwt_issuer
 
 
 @pytest.fixture(autouse=True)
-def isolated_secret_env(tmp_path, monkeypatch) -> None:
-    """No test reads or writes the developer's real secrets."""
-    for name in ("JAZZ_NB_SECRET", "JAZZ_NB_SECRET_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+def _isolated(isolated_env: None) -> None:
+    """No test reads or writes the developer's real secrets (``isolated_env``)."""
 
 
 @pytest.fixture(scope="module", params=["ES256", "RS256", "EdDSA"])

@@ -18,13 +18,19 @@ from tests.security.team import Team
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test touches the developer's secrets or embedded server."""
-    for name in ("JAZZ_NB_SECRET", "JAZZ_NB_SECRET_DIR", "JAZZ_ADMIN_SECRET",
-                 "JAZZ_BACKEND_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("JAZZ_NB_SERVER_DIR", str(tmp_path / "embedded"))
+def _isolated(isolated_env: None) -> None:
+    """Every test here runs with ``isolated_env`` (tests/conftest.py)."""
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[LocalServer]:
+    """A server of its own: a test that may crash it, or measures its memory, shares it with
+    nobody."""
+    running = launch(tmp_path / "server.log")
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,10 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from jazz_nb.sync.process import LocalServer
 from tests.security.peer import (
     BACKEND,
     Peer,
@@ -28,7 +25,6 @@ from tests.security.peer import (
     batch_frame,
     first_message,
     hello,
-    launch,
     segment_body,
     version,
     with_segment,
@@ -40,15 +36,6 @@ pytestmark = pytest.mark.slow  # real server processes
 FUZZ_FRAMES = 300
 FUZZ_SEED = 21
 
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[LocalServer]:
-    """A server of its own: a crash here must not take other tests' server down."""
-    running = launch(tmp_path / "server.log")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def corrupted(body: bytes, rng: random.Random) -> bytes:

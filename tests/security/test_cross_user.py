@@ -11,14 +11,10 @@ decide their fate, so nothing may be deleted — the rows stay pending and ``db.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from jazz_nb import s
 from jazz_nb.store.versions import RowVersion
-from jazz_nb.sync.process import LocalServer
 from tests.security.peer import (
     BACKEND,
     DEADLINE,
@@ -93,14 +89,6 @@ def test_a_peer_never_receives_the_fate_of_another_users_batch(team):
         bob.drain(0.3)
         assert [m for m in bob.messages if m.get("type") == "fate"] == []
 
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[LocalServer]:
-    running = launch(tmp_path / "first.log")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def newer_app() -> s.App:

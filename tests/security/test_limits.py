@@ -10,8 +10,6 @@ serving everyone else. Limits are the ``ServerConfig`` defaults (no flags needed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -21,14 +19,12 @@ from websockets.exceptions import ConnectionClosed
 from jazz_nb import s
 from jazz_nb.store.versions import new_batch_id
 from jazz_nb.sync.frames import Segment, encode_frame, versions_to_arrow
-from jazz_nb.sync.process import LocalServer
 from tests.security.peer import (
     DEADLINE,
     Peer,
     User,
     alive,
     batch_frame,
-    launch,
     peak_rss_bytes,
     version,
     with_segment,
@@ -169,15 +165,6 @@ def test_too_many_unfinished_multi_part_batches_are_refused(team):
         assert_limit(peer.error(), "pending_batches")
     team.assert_serving()
 
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[LocalServer]:
-    """A server of its own, so its peak memory is this test's."""
-    running = launch(tmp_path / "server.log")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def zstd_bomb(team: Team, copies: int = 4) -> bytes:

@@ -45,13 +45,8 @@ def creator_rules(policy: Any, is_creator: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path, monkeypatch) -> None:
-    """No test touches the developer's secrets or embedded server."""
-    for name in ("JAZZ_NB_SECRET", "JAZZ_NB_SECRET_DIR", "JAZZ_ADMIN_SECRET",
-                 "JAZZ_BACKEND_SECRET"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
-    monkeypatch.setenv("JAZZ_NB_SERVER_DIR", str(tmp_path / "embedded"))
+def _isolated(isolated_env: None) -> None:
+    """Every test here runs with ``isolated_env`` (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")
