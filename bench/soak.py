@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import queue
 import random
 import statistics
 import tempfile
@@ -71,7 +72,8 @@ def batches_in(db: Any, app: s.App) -> int:
     """
     history = layout.quote(layout.history_table("todos", app.schema_hash))
     sql = f"SELECT count(DISTINCT _jz_batch_id) FROM {history}"
-    return int(db.store.execute(sql).fetchall()[0][0])
+    with db.store.lock:  # the sync thread writes through the same connection
+        return int(db.store.execute(sql).fetchall()[0][0])
 
 
 def _clients(url: str, count: int, ready: Any, finish: Any, expected: Any, out: Any) -> None:
@@ -174,7 +176,12 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
         finish.set()
         for _ in workers:
             expected.put((wanted, visible))
-        reached = [out.get(timeout=900) for _ in workers]
+        reached = []
+        for _ in workers:
+            try:
+                reached.append(out.get(timeout=900))
+            except queue.Empty:  # a client process died: it reached nothing
+                reached.append((0, 0))
         for process in (*workers, writer):
             process.join(60)
     complete = sum(n for n, _ in reached)
