@@ -76,17 +76,38 @@ def batches_in(db: Any, app: s.App) -> int:
         return int(db.store.execute(sql).fetchall()[0][0])
 
 
-def _clients(url: str, count: int, ready: Any, finish: Any, expected: Any, out: Any) -> None:
+def duckdb_bytes(db: Any) -> int:
+    """Memory DuckDB itself accounts for in a db's store (``duckdb_memory()``): the rows.
+
+    Example:
+        >>> import jazz_nb as jz
+        >>> db = jz.create_db(soak_app(), app_id="soak-doc")
+        >>> duckdb_bytes(db) >= 0
+        True
+        >>> db.close()
+    """
+    with db.store.lock:
+        return int(db.store.execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM "
+                                    "duckdb_memory()").fetchall()[0][0])
+
+
+def _clients(url: str, count: int, ready: Any, warm: Any, finish: Any, expected: Any,
+             out: Any) -> None:
     """A process of ``count`` clients, each with a live query; at ``finish`` it waits (bounded)
-    until every client holds ``expected`` batches and reports how many do."""
+    until every client holds ``expected`` batches and reports how many do, with the memory
+    its stores account for at the end of the warm-up and at the end."""
     app = soak_app()
     dbs = [connect(app, app_id=APP_ID, server_url=url, secret=generate_secret())
            for _ in range(count)]
     lives = [db.live(app.todos) for db in dbs]
     ready.put(count)
+    warm_bytes = 0
     while not finish.wait(0.2):  # keep the live frames current, as a notebook between cells
         for db in dbs:
             db.flush()
+        if warm.is_set() and not warm_bytes:
+            warm_bytes = sum(map(duckdb_bytes, dbs))
+    end_bytes = sum(map(duckdb_bytes, dbs))
     wanted, visible = expected.get()
     deadline = time.monotonic() + 300
     done = [False] * count
@@ -97,7 +118,7 @@ def _clients(url: str, count: int, ready: Any, finish: Any, expected: Any, out: 
                 done[i] = batches_in(db, app) == wanted and len(live) == visible
         if not all(done):
             finish.wait(0.2)
-    out.put((sum(done), max(batches_in(db, app) for db in dbs)))
+    out.put((sum(done), max(batches_in(db, app) for db in dbs), warm_bytes, end_bytes))
     for db in dbs:
         db.close()
 
@@ -147,14 +168,15 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
     """Run the soak; returns the table rows."""
     app = soak_app()
     ctx = mp.get_context("spawn")
-    ready, finish, out, result = ctx.Queue(), ctx.Event(), ctx.Queue(), ctx.Queue()
+    ready, out, result = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    warm_up, finish = ctx.Event(), ctx.Event()
     expected = ctx.Queue()
     with tempfile.TemporaryDirectory() as tmp, \
             start_local_server(port=0, data_dir=tmp, admin_secret=ADMIN) as server:
         deploy(server.url, APP_ID, admin_secret=ADMIN, app=app, permissions=allow_all(app))
         shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-        workers = [ctx.Process(target=_clients, args=(server.url, n, ready, finish, expected,
-                                                      out)) for n in shares]
+        workers = [ctx.Process(target=_clients, args=(server.url, n, ready, warm_up, finish,
+                                                      expected, out)) for n in shares]
         for worker in workers:
             worker.start()
         assert sum(ready.get(timeout=600) for _ in workers) == clients
@@ -169,6 +191,8 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
             samples["server"].append((t, rss_kib(server.pid)))
             samples["clients"].append((t, sum(rss_kib(w.pid) for w in workers)))
             samples["writer"].append((t, rss_kib(writer.pid)))
+            if t >= warmup_minutes * 60:
+                warm_up.set()
             writer.join(sample_seconds)
         if writer.exitcode not in (0, None):
             raise RuntimeError(f"the writer process failed (exit code {writer.exitcode})")
@@ -181,10 +205,11 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
             try:
                 reached.append(out.get(timeout=900))
             except queue.Empty:  # a client process died: it reached nothing
-                reached.append((0, 0))
+                reached.append((0, 0, 0, 0))
         for process in (*workers, writer):
             process.join(60)
-    complete = sum(n for n, _ in reached)
+    complete = sum(r[0] for r in reached)
+    data_growth = sum(r[3] - r[2] for r in reached) / 1024
     warm = warmup_minutes * 60
     table: list[tuple[object, ...]] = []
     for name, series in samples.items():
@@ -193,8 +218,13 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
         table.append((f"RSS {name} ({what})",
                       f"{first / 1024:.0f} -> {last / 1024:.0f} MiB", f"{pct:+.1f} %",
                       "< 10 %", "yes" if pct < 10 else "NO"))
+        if name == "clients" and first:
+            rest = 100.0 * (last - first - data_growth) / first
+            table.append(("— of which the stores' rows (DuckDB's own count)",
+                          f"{data_growth / 1024:+.0f} MiB", f"rest {rest:+.1f} %", "< 10 %",
+                          "yes" if rest < 10 else "NO"))
     table.append(("batches written / in each client's history", f"{wanted:,}",
-                  f"{max(m for _, m in reached):,} (max)", "all", "yes" if complete == clients
+                  f"{max(r[1] for r in reached):,} (max)", "all", "yes" if complete == clients
                   else "NO"))
     table.append(("clients holding every write", f"{complete} / {clients}", "", "all",
                   "yes" if complete == clients else "NO"))
