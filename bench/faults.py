@@ -299,7 +299,16 @@ class World:
 
 def visible(db: Db, table: str) -> dict[str, dict[str, Any]]:
     """A store's visible rows of ``table`` by id: user, magic and engine columns, the
-    frontier as a sorted list (the confirmed tier left out: clients learn it later)."""
+    frontier as a sorted list (the confirmed tier left out: clients learn it later).
+
+    Example:
+        >>> import jazz_nb as jz
+        >>> db = jz.create_db(APP, app_id="faults-doc")
+        >>> row = db.insert(APP.todos, {"title": "x"})
+        >>> visible(db, "todos")[row.id]["title"], len(history(db))
+        ('x', 1)
+        >>> db.close()
+    """
     name = layout.quote(layout.visible_table(table, APP.schema_hash))
     result = db.store.execute(
         f"SELECT * EXCLUDE (_jz_tier, _jz_frontier), CAST(list_sort(coalesce(_jz_frontier, "
@@ -310,7 +319,7 @@ def visible(db: Db, table: str) -> dict[str, dict[str, Any]]:
 
 
 def history(db: Db) -> dict[tuple[str, str], str]:
-    """Every stored version of a store: (batch id, row id) -> state."""
+    """Every stored version of a store: (batch id, row id) -> state (example: ``visible``)."""
     out = {}
     for table in APP.tables:
         name = layout.quote(layout.history_table(table, APP.schema_hash))
@@ -422,7 +431,13 @@ def run_all(first: int, count: int, workers: int, resend: bool = True,
 
 
 def report(outcomes: list[Outcome], seconds: float, realistic: bool = False) -> None:
-    """Print the table and the first failures."""
+    """Print the table and the first failures.
+
+    Example:
+        >>> report([Outcome(0, writes=3, accepted=3)], 1.0)  # doctest: +ELLIPSIS
+        <BLANKLINE>
+        convergence under faults: 1 random schedules, ...
+    """
     rows: list[tuple[object, ...]] = []
     for mode in ("open", "creator"):
         mine = [o for o in outcomes if mode_of(o.seed) == mode]
@@ -471,7 +486,14 @@ def _ok(flag: bool) -> str:
 
 
 def replay(seed: int, resend: bool = True) -> None:
-    """Run one schedule on fresh files and print its events and findings."""
+    """Run one schedule on fresh files and print its events and findings.
+
+    Example:
+        >>> replay(6)  # doctest: +ELLIPSIS
+        seed 6 (open), ... writes:
+        ...
+        ok
+    """
     outcome = run_schedule(seed, resend=resend)
     print(f"seed {seed} ({mode_of(seed)}), {outcome.writes} writes:")
     for i, event in enumerate(outcome.trace):

@@ -29,6 +29,7 @@ from typing import Any
 from bench.report import print_table
 from jazz_nb import s
 from jazz_nb.auth.identity import generate_secret
+from jazz_nb.errors import WriteRejected
 from jazz_nb.store import layout
 from jazz_nb.sync import connect, deploy, start_local_server
 from jazz_nb.sync.connect import allow_all
@@ -39,6 +40,12 @@ ADMIN, BACKEND = "bench-admin", "bench-backend"
 
 
 def kill_app() -> s.App:
+    """The app the writers write to.
+
+    Example:
+        >>> sorted(kill_app().tables)
+        ['todos']
+    """
     return s.define_app({"todos": s.table(title=s.string(), n=s.int())})
 
 
@@ -49,6 +56,8 @@ class KillResult:
     rounds: int = 0
     acknowledged: int = 0  # versions acknowledged, over every round
     lost: list[str] = field(default_factory=list)  # "round r: batch/row" missing
+    rejected: list[str] = field(default_factory=list)  # batches the server refused
+    stalled: str | None = None  # no write was acknowledged after a restart
     acked_before_kill: list[int] = field(default_factory=list)  # per round, cumulative
     restart_seconds: list[float] = field(default_factory=list)  # kill -> new server listening
     first_ack_seconds: list[float] = field(default_factory=list)  # listening -> a new ack
@@ -80,6 +89,8 @@ def _writer(url: str, path: str, seed: int, acks: Any, stop: Any) -> None:
                 acks.put((handle.batch_id, row_id))
             except TimeoutError:
                 waiting.append((handle, row_id))
+            except WriteRejected:  # not acknowledged: nothing to keep (the driver reports it)
+                acks.put(("rejected", handle.batch_id))
         for handle, row_id in [w for w in waiting if w[0].tier == "global"]:
             acks.put((handle.batch_id, row_id))
             waiting.remove((handle, row_id))
@@ -90,26 +101,38 @@ def server_versions(url: str, app: s.App) -> set[tuple[str, str]]:
     """Every (batch id, row id) the server at ``url`` holds, read by a fresh backend client.
 
     Example:
-        >>> # server_versions(server.url, kill_app()) -> {("0190…", "0190…-…"), …}
+        >>> with start_local_server(port=0, admin_secret=ADMIN, backend_secret=BACKEND) as srv:
+        ...     _ = deploy(srv.url, APP_ID, admin_secret=ADMIN, app=kill_app(),
+        ...                permissions=allow_all(kill_app()))
+        ...     server_versions(srv.url, kill_app())
+        set()
     """
     db = connect(app, app_id=APP_ID, server_url=url, backend_secret=BACKEND)
     try:
         db.settle(app.todos, "global", timeout=60)
         history = layout.quote(layout.history_table("todos", app.schema_hash))
-        return {(b, r) for b, r in db.store.execute(
-            f"SELECT replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), CAST(_jz_row_id AS "
-            f"VARCHAR) FROM {history}").fetchall()}
+        with db.store.lock:  # the sync thread may still be storing deliveries
+            return {(b, r) for b, r in db.store.execute(
+                f"SELECT replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), CAST(_jz_row_id AS "
+                f"VARCHAR) FROM {history}").fetchall()}
     finally:
         db.close()
 
 
-def _drain(acks: Any, into: set[tuple[str, str]]) -> int:
+def _drain(acks: Any, into: set[tuple[str, str]], rejected: list[str]) -> int:
     before = len(into)
     while True:
         try:
-            into.add(acks.get_nowait())
+            _take(acks.get_nowait(), into, rejected)
         except queue.Empty:
             return len(into) - before
+
+
+def _take(item: tuple[str, str], into: set[tuple[str, str]], rejected: list[str]) -> None:
+    if item[0] == "rejected":
+        rejected.append(item[1])
+    else:
+        into.add(item)
 
 
 def kill_rounds(rounds: int, writers: int = 2, seed: int = 1,
@@ -117,7 +140,8 @@ def kill_rounds(rounds: int, writers: int = 2, seed: int = 1,
     """Run the rounds (see the module docstring).
 
     Example:
-        >>> # kill_rounds(5).lost -> []
+        >>> kill_rounds(1, writers=1).lost
+        []
     """
     app = kill_app()
     rng = random.Random(seed)
@@ -140,12 +164,16 @@ def kill_rounds(rounds: int, writers: int = 2, seed: int = 1,
                 proc.start()
             for r in range(rounds):
                 listening = time.perf_counter()
-                acked.add(acks.get(timeout=120))  # the new server takes writes, then dies
+                try:  # the new server takes writes, then dies
+                    _take(acks.get(timeout=120), acked, result.rejected)
+                except queue.Empty:
+                    result.stalled = f"round {r}: no write acknowledged within 120 s"
+                    break
                 result.first_ack_seconds.append(time.perf_counter() - listening)
                 time.sleep(rng.uniform(*load_seconds))
                 server.kill()
                 killed = time.perf_counter()
-                _drain(acks, acked)
+                _drain(acks, acked, result.rejected)
                 result.acked_before_kill.append(len(acked))
                 before = set(acked)
                 server = start_local_server(port=server.port, data_dir=data, admin_secret=ADMIN,
@@ -160,7 +188,7 @@ def kill_rounds(rounds: int, writers: int = 2, seed: int = 1,
                 proc.join(60)
                 if proc.is_alive():
                     proc.kill()
-            _drain(acks, acked)
+            _drain(acks, acked, result.rejected)
             server.stop()
     result.acknowledged = len(acked)
     result.seconds = time.perf_counter() - start
@@ -183,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
          "yes" if result.rounds == args.rounds else "NO"),
         ("acknowledged writes (versions)", f"{result.acknowledged:,}", "", ""),
         ("acknowledged writes lost", len(result.lost), "0", "yes" if not result.lost else "NO"),
+        ("writes rejected / rounds stalled", f"{len(result.rejected)} / "
+         f"{int(result.stalled is not None)}", "0 / 0",
+         "yes" if not (result.rejected or result.stalled) else "NO"),
         ("kill -> new server listening, median", _median(result.restart_seconds), "", ""),
         ("new server listening -> first ack, median", _median(result.first_ack_seconds), "",
          ""),
@@ -192,6 +223,8 @@ def main(argv: list[str] | None = None) -> None:
                 rows, header=("measure", "jazz_nb", "target", "ok"))
     for line in result.lost[:10]:
         print(f"  lost: {line}")
+    if result.stalled:
+        print(f"  stalled: {result.stalled}")
 
 
 if __name__ == "__main__":

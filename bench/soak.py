@@ -38,6 +38,12 @@ ADMIN = "bench-admin"
 
 
 def soak_app() -> s.App:
+    """The app of the soak.
+
+    Example:
+        >>> sorted(soak_app().tables)
+        ['todos']
+    """
     return s.define_app({"todos": s.table(title=s.string(), done=s.boolean(default=False),
                                           priority=s.int().optional())})
 
@@ -165,7 +171,14 @@ def _growth(samples: list[tuple[float, int]], warm: float) -> tuple[int, int, fl
 
 def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
          sample_seconds: float, warmup_minutes: float, seed: int) -> list[tuple[object, ...]]:
-    """Run the soak; returns the table rows."""
+    """Run the soak; returns the table rows.
+
+    Example:
+        >>> rows = soak(0.1, clients=2, procs=1, rate=5, rows=5, sample_seconds=1,
+        ...             warmup_minutes=0.02, seed=1)
+        >>> rows[-1][:2]
+        ('clients holding every write', '2 / 2')
+    """
     app = soak_app()
     ctx = mp.get_context("spawn")
     ready, out, result = ctx.Queue(), ctx.Queue(), ctx.Queue()
