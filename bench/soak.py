@@ -17,6 +17,7 @@ kept (row histories), so stores grow with the data: the table prints the history
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing as mp
 import queue
 import random
@@ -107,13 +108,13 @@ def _clients(url: str, count: int, ready: Any, warm: Any, finish: Any, expected:
            for _ in range(count)]
     lives = [db.live(app.todos) for db in dbs]
     ready.put(count)
-    warm_bytes = 0
+    warm_bytes, warm_objects = 0, 0
     while not finish.wait(0.2):  # keep the live frames current, as a notebook between cells
         for db in dbs:
             db.flush()
         if warm.is_set() and not warm_bytes:
-            warm_bytes = sum(map(duckdb_bytes, dbs))
-    end_bytes = sum(map(duckdb_bytes, dbs))
+            warm_bytes, warm_objects = sum(map(duckdb_bytes, dbs)), len(gc.get_objects())
+    end_bytes, end_objects = sum(map(duckdb_bytes, dbs)), len(gc.get_objects())
     wanted, visible = expected.get()
     deadline = time.monotonic() + 300
     done = [False] * count
@@ -124,7 +125,8 @@ def _clients(url: str, count: int, ready: Any, warm: Any, finish: Any, expected:
                 done[i] = batches_in(db, app) == wanted and len(live) == visible
         if not all(done):
             finish.wait(0.2)
-    out.put((sum(done), max(batches_in(db, app) for db in dbs), warm_bytes, end_bytes))
+    out.put((sum(done), max(batches_in(db, app) for db in dbs), warm_bytes, end_bytes,
+             warm_objects, end_objects))
     for db in dbs:
         db.close()
 
@@ -218,7 +220,7 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
             try:
                 reached.append(out.get(timeout=900))
             except queue.Empty:  # a client process died: it reached nothing
-                reached.append((0, 0, 0, 0))
+                reached.append((0, 0, 0, 0, 0, 0))
         for process in (*workers, writer):
             process.join(60)
     complete = sum(r[0] for r in reached)
@@ -236,6 +238,11 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
             table.append(("— of which the stores' rows (DuckDB's own count)",
                           f"{data_growth / 1024:+.0f} MiB", f"rest {rest:+.1f} %", "< 10 %",
                           "yes" if rest < 10 else "NO"))
+            objects = (sum(r[4] for r in reached), sum(r[5] for r in reached))
+            table.append(("— Python objects (gc) in the client processes",
+                          f"{objects[0]:,} -> {objects[1]:,}",
+                          f"{100.0 * (objects[1] - objects[0]) / max(objects[0], 1):+.1f} %",
+                          "", ""))
     table.append(("batches written / in each client's history", f"{wanted:,}",
                   f"{max(r[1] for r in reached):,} (max)", "all", "yes" if complete == clients
                   else "NO"))
