@@ -26,10 +26,10 @@ def pool():
 def test_random_schedules_converge_and_lose_no_acknowledged_write():
     """Every fault but a batch sent twice on one connection (the second xfail below), and
     missed deletes (the first) are not counted as divergences: lift both once they pass."""
-    outcomes, _ = run_all(first=0, count=200, workers=2, resend=False)
-    assert len(outcomes) == 200
+    outcomes, _ = run_all(first=0, count=160, workers=2, resend=False)  # ~60 s on 2 cores
+    assert len(outcomes) == 160
     assert {mode_of(o.seed) for o in outcomes} == {"open", "creator"}
-    assert sum(o.accepted for o in outcomes) > 1500 and sum(o.rejected for o in outcomes) > 100
+    assert sum(o.accepted for o in outcomes) > 1200 and sum(o.rejected for o in outcomes) > 100
     problems = [(o.seed, line) for o in outcomes
                 for line in [*o.lost, *o.leaked, *o.conflicts, *([o.crash] if o.crash else [])]]
     assert problems == []
