@@ -103,9 +103,9 @@ class Pool:
         2048
     """
 
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="jz-faults-",
-                                          dir=SHM if SHM.is_dir() else None))
+    def __init__(self, parent: Path | None = None) -> None:
+        self.parent = parent
+        self.root = Path(tempfile.mkdtemp(prefix="jz-faults-", dir=parent or _scratch()))
         self.servers: dict[str, SimServer] = {}
         self.stores: dict[str, Store] = {}
 
@@ -383,16 +383,16 @@ def run_schedule(seed: int, pool: Pool | None = None, events: int | None = None,
     return outcome
 
 
-_POOL: Pool | None = None
+_POOL: Pool | None = None  # a worker's pool, in the directory of the run (removed after it)
 
 
-def _run_many(seeds: list[int], resend: bool = True) -> list[Outcome]:
+def _run_many(seeds: list[int], parent: Path, resend: bool = True) -> list[Outcome]:
     """A worker's share: schedules on the worker's pool; traces only of failures."""
     global _POOL
     out = []
     for seed in seeds:
-        if _POOL is None or not _POOL.servers:
-            _POOL = Pool()
+        if _POOL is None or not _POOL.servers or _POOL.parent != parent:
+            _POOL = Pool(parent)
         outcome = run_schedule(seed, _POOL, resend=resend)
         if not outcome.failed:
             outcome.trace = []
@@ -415,9 +415,12 @@ def run_all(first: int, count: int, workers: int, resend: bool = True,
               for start in range(first, first + count, 25)]
     start = time.perf_counter()
     outcomes: list[Outcome] = []
-    work = functools.partial(_run_many, resend=resend)
     deadline = start + max_minutes * 60 if max_minutes is not None else float("inf")
     with contextlib.ExitStack() as stack:
+        parent = Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="jz-faults-run-", dir=_scratch(), ignore_cleanup_errors=True)))
+        stack.callback(_close_pool)  # an in-process run's pool, closed before its directory goes
+        work = functools.partial(_run_many, parent=parent, resend=resend)
         if workers <= 1:
             results: Iterator[list[Outcome]] = map(work, chunks)
         else:
@@ -432,6 +435,17 @@ def run_all(first: int, count: int, workers: int, resend: bool = True,
             if time.perf_counter() > deadline:
                 break
     return outcomes, time.perf_counter() - start
+
+
+def _scratch() -> Path | None:
+    return SHM if SHM.is_dir() else None
+
+
+def _close_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.close()
+        _POOL = None
 
 
 def report(outcomes: list[Outcome], seconds: float, realistic: bool = False) -> None:
