@@ -361,7 +361,7 @@ def run_schedule(seed: int, pool: Pool | None = None, events: int | None = None,
     are kept in ``trace``.
 
     Example:
-        >>> outcome = run_schedule(4, events=12)
+        >>> outcome = run_schedule(2, events=12)
         >>> outcome.failed, outcome.writes > 4, len(outcome.trace)
         (False, True, 15)
     """
