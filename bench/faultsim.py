@@ -45,11 +45,12 @@ from jazz_nb.store import layout
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync import protocol as p
+from jazz_nb.sync.batches import TABLE as BATCHES
 from jazz_nb.sync.bulk import apply_segments
 from jazz_nb.sync.connect import allow_all
 from jazz_nb.sync.frames import decode_frame
 from jazz_nb.sync.outbox import CONFIRMED, Outbox
-from jazz_nb.sync.server_app import FATES, AppState, Work
+from jazz_nb.sync.server_app import AppState, Work
 from jazz_nb.writes.handle import TIER_RANK
 
 APP_ID = "faults"
@@ -112,7 +113,7 @@ def wipe(store: Store) -> None:
               for f in (layout.history_table, layout.visible_table)]
     known = {name for (name,) in store.execute("SELECT table_name FROM duckdb_tables()"
                                                ).fetchall()}
-    tables += [name for name in (CONFIRMED, FATES) if name in known]
+    tables += [name for name in (CONFIRMED, BATCHES) if name in known]
     with store.lock:
         for table in tables:
             store.conn.execute(f"DELETE FROM {table}")

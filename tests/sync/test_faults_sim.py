@@ -2,7 +2,7 @@
 
 The simulation drives the real engine, stores, outbox, frames and apply path over a simulated
 network (bench/faultsim.py); these tests run a CI-sized share of ``python -m bench.faults`` and
-replay, as fixed scenarios, the two divergences it finds (strict xfails: they pass once fixed).
+replay, as fixed scenarios, the two divergences it found (both fixed in the server).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from bench.faults import MISSED_DELETE, Pool, World, mode_of, run_all
+from bench.faults import Pool, World, mode_of, run_all
 from bench.faultsim import APP
 
 pytestmark = pytest.mark.slow
@@ -24,34 +24,31 @@ def pool():
 
 
 def test_random_schedules_converge_and_lose_no_acknowledged_write():
-    """Every fault but a batch sent twice on one connection (the second xfail below), and
-    missed deletes (the first) are not counted as divergences: lift both once they pass."""
-    outcomes, _ = run_all(first=0, count=160, workers=2, resend=False)  # ~60 s on 2 cores
+    """Every fault, batches sent twice on one connection included; no divergence of any
+    kind (missed deletes included)."""
+    outcomes, _ = run_all(first=0, count=160, workers=2)  # ~60 s on 2 cores
     assert len(outcomes) == 160
     assert {mode_of(o.seed) for o in outcomes} == {"open", "creator"}
     assert sum(o.accepted for o in outcomes) > 1200 and sum(o.rejected for o in outcomes) > 100
     problems = [(o.seed, line) for o in outcomes
                 for line in [*o.lost, *o.leaked, *o.conflicts, *([o.crash] if o.crash else [])]]
     assert problems == []
-    diverging = [(o.seed, d) for o in outcomes for d in o.divergences
-                 if not d.startswith(MISSED_DELETE)]
-    assert diverging == []
+    assert [(o.seed, d) for o in outcomes for d in o.divergences] == []
 
 
 def _shown(client, table: str = "todos") -> set[str]:
     return set(client.visible_ids(table))
 
 
-@pytest.mark.xfail(strict=True, reason="server_app: a client that was away when a row was "
-                   "deleted never gets the delete (the fill sends rows in scope only, and "
-                   "`settled` carries no scope), so it keeps showing the row")
 def test_a_row_deleted_while_a_client_was_away_disappears_there(pool):
+    """The fill of a returning subscriber carries the deletes of rows in its query's scope."""
     world = World(pool, seed=0, events=0)  # open policy
     alice, bob, _ = world.clients
     world.heal()
+    before = _shown(bob)
     alice.write(random.Random(1), "insert")
     world.heal()
-    (row,) = _shown(bob)
+    (row,) = _shown(bob) - before
     bob.drop(0)
     alice.db.delete(APP.todos, row)
     world.heal()
@@ -59,11 +56,9 @@ def test_a_row_deleted_while_a_client_was_away_disappears_there(pool):
     assert row not in _shown(bob)
 
 
-@pytest.mark.xfail(strict=True, reason="server_app._write_run: a batch id twice in one run "
-                   "(a late copy from a half-open connection and the replay on the new one) "
-                   "is judged twice; the second copy is checked against the first and "
-                   "rejected, so its author drops a write the server stored")
 def test_a_batch_arriving_twice_in_one_engine_turn_gets_one_fate(pool):
+    """A late copy from a connection its client gave up, next to the replay on the new one:
+    one fate, the batch's."""
     world = World(pool, seed=1, events=0)  # creator policy: projects are never updated
     alice = world.clients[0]
     server = world.server
