@@ -5,6 +5,9 @@
 #           that differ from constraints/tested.txt
 #   pin     write the newest leg's versions to constraints/tested.txt (after it passed)
 # Usage: bash tests/legs.sh [lowest] [newest] [pin] [-- pytest args]   (default: lowest newest)
+# Without pytest args a leg runs the in-process tier (-m "not slow"): the tests that reach
+# pandas, pyarrow and DuckDB directly. The multi-process tier (servers, kernels, fault
+# campaigns) runs once, in the pinned environment; pass -- -m "" to run it in a leg too.
 # Each leg keeps its virtualenv in .venv-<leg> and brings it up to date on every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +40,7 @@ run_leg() {  # run_leg NAME PIP-ARGS...: install, show versions, run the suite
 }
 
 pytest_args=("$@")
+[ ${#pytest_args[@]} -gt 0 ] || pytest_args=(-m "not slow")
 status=0
 for leg in "${legs[@]}"; do
   case "$leg" in

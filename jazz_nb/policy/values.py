@@ -39,6 +39,8 @@ class _Sentinel:
     def __repr__(self) -> str:
         return self.name
 
+    def __reduce__(self) -> str:
+        return self.name  # unpickles as this module's instance of that name
 
 MISSING: Any = _Sentinel("MISSING")  # an unresolvable session value
 MISMATCH: Any = _Sentinel("MISMATCH")  # an operand that cannot be a value of the column's kind

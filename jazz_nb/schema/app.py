@@ -125,8 +125,9 @@ class App:
                              table=name) from None
 
     def __getattr__(self, name: str) -> Query:
-        if name.startswith("_") or name not in self.tables:
-            raise AttributeError(f"app has no table {name!r} (tables: {', '.join(self.tables)})")
+        tables = self.__dict__.get("tables", {})  # absent while pickle rebuilds an App
+        if name.startswith("_") or name not in tables:
+            raise AttributeError(f"app has no table {name!r} (tables: {', '.join(tables)})")
         return self[name]
 
     def __getitem__(self, name: str) -> Query:

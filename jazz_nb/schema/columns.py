@@ -22,6 +22,9 @@ class _Missing:
     def __repr__(self) -> str:
         return "MISSING"
 
+    def __reduce__(self) -> str:
+        return "MISSING"  # unpickles as this module's one instance, so ``is MISSING`` holds
+
 
 MISSING: Any = _Missing()
 MergeStrategy = Literal["lww", "counter", "g-set"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from jazz_nb import SchemaError, s
@@ -101,3 +103,13 @@ def test_table_handles_and_unknown_table() -> None:
     assert app.todos.table == "todos"
     with pytest.raises(AttributeError, match="no table 'nope'"):
         _ = app.nope
+
+
+def test_an_app_survives_pickle_with_its_hash_and_handles() -> None:
+    """Worker processes receive apps by pickle; the "no default" marker stays the singleton."""
+    app = s.define_app({"todos": s.table(title=s.string(), n=s.int().optional())})
+    copy = pickle.loads(pickle.dumps(app))
+    assert copy.schema_hash == app.schema_hash
+    assert copy.todos.table == "todos"
+    with pytest.raises(AttributeError, match="app has no table 'nope'"):
+        copy.nope  # noqa: B018

@@ -1,6 +1,6 @@
 """Property fuzzing: whatever the bytes, the decoders raise ``ProtocolError`` and nothing else.
 
-Frame mutations run in a forked child (``in_child``), so a crash fails the test instead of
+Frame mutations run in a spawned child (``in_child``), so a crash fails the test instead of
 killing pytest; the CI-size campaign of ``bench.fuzz`` runs under ``slow``.
 """
 
@@ -114,8 +114,13 @@ def frame_mutations(seed: bytes, edits: list[tuple[str, float, int]], restate: b
         pass
 
 
+def run_frame_mutations() -> None:
+    """``frame_mutations`` behind a module-level name, which a spawned child can unpickle."""
+    frame_mutations()
+
+
 def test_mutated_frames_raise_only_protocol_errors_and_never_crash() -> None:
-    outcome, _, message = in_child(frame_mutations)
+    outcome, _, message = in_child(run_frame_mutations)
     assert outcome == "returned", (outcome, message)
 
 

@@ -66,10 +66,12 @@ def _child(pipe: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
 
 
 def in_child(fn: Callable[..., Any], *args: Any) -> tuple[str, str | None, str]:
-    """Run ``fn(*args)`` in a forked child: ``(outcome, code, message)``, where the outcome is
+    """Run ``fn(*args)`` in a child process: ``(outcome, code, message)``, where the outcome is
     ``returned``, the exception's type name, or ``signal N`` if the child died -- so a
-    regression that crashes fails the test instead of killing pytest."""
-    ctx = mp.get_context("fork")
+    regression that crashes fails the test instead of killing pytest. The child is spawned, not
+    forked: a fork of pytest carries the threads earlier tests left (DuckDB's, event loops') and
+    can die of them rather than of ``fn``."""
+    ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(send, fn, args))
     child.start()
