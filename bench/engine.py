@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
+import subprocess
+import sys
 
 import duckdb
 
@@ -50,6 +53,27 @@ def naive_executemany_rate(rows: list[dict]) -> float:
     return len(rows) / seconds
 
 
+HEAVY = ("websockets", "jwt", "cryptography", "nacl", "ipywidgets", "anywidget", "IPython")
+
+
+def import_ms(statement: str, repeat: int = 7) -> float:
+    """Median wall time of ``python -c statement`` minus a bare interpreter's, in ms."""
+    def run(code: str) -> float:
+        out = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); "
+                              f"{code}; print(time.perf_counter() - t)"],
+                             capture_output=True, text=True, check=True)
+        return float(out.stdout) * 1000
+    return statistics.median(run(statement) for _ in range(repeat))
+
+
+def heavy_modules() -> list[str]:
+    """Top-level packages of ``HEAVY`` that ``import jazz_nb`` loads (should be none)."""
+    code = (f"import sys, jazz_nb; print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}}"
+            f" & set({HEAVY!r}))))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
 def main() -> None:
     """Run every measurement and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,6 +81,13 @@ def main() -> None:
     args = parser.parse_args()
     app = bench_app()
     results = []
+    base = import_ms("import pandas, pyarrow, duckdb")
+    ours = import_ms("import pandas, pyarrow, duckdb, jazz_nb")
+    heavy = heavy_modules()
+    results.append(("import jazz_nb after pandas+pyarrow+duckdb (ms added)",
+                    f"{ours - base:.0f} (+{(ours - base) / base:.0%}; loads: "
+                    f"{', '.join(heavy) or 'no sync/JWT/widget code'})", f"{base:.0f} (the three)",
+                    f"{ours / base:.2f}x", "<= +20 %", ours <= 1.2 * base and not heavy))
 
     with jz.create_db(app, app_id="bench") as db:
         batch = sample_rows(100_000, seed=1)

@@ -26,22 +26,28 @@ from jazz_nb.errors import (
     WriteError,
     WriteRejected,
 )
+from jazz_nb.lazy import lazy_exports
 from jazz_nb.notebook.extension import load_ipython_extension, unload_ipython_extension
 from jazz_nb.query.builder import Query
 from jazz_nb.query.results import Row
-from jazz_nb.sync import connect, deploy, start_local_server
 from jazz_nb.writes import Batch, Transaction, WriteHandle
 
 __version__ = "0.1.0"
 
 
+_sync_attr, _ = lazy_exports(__name__, {"connect": "jazz_nb.sync.connect",
+                                         "deploy": "jazz_nb.sync.deploy",
+                                         "start_local_server": "jazz_nb.sync.process"})
+
+
 def __getattr__(name: str) -> object:
-    """``jz.widgets`` and ``jz.testing`` load on first use (they import ipywidgets, HTTP)."""
+    """Sync (websockets), ``jz.widgets`` and ``jz.testing`` (ipywidgets, HTTP) load on first
+    use, so ``import jazz_nb`` costs little beyond pandas, pyarrow and DuckDB."""
     if name in ("widgets", "testing"):
         import importlib
 
         return importlib.import_module(f"jazz_nb.{name}")
-    raise AttributeError(f"module 'jazz_nb' has no attribute {name!r}")
+    return _sync_attr(name)
 
 __all__ = [
     "AuthError", "Batch", "Db", "JazzError", "MigrationError", "PolicyDenied", "PolicyError",

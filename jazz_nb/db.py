@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ class _Shared:
     permissions: Any = None  # jazz_nb.policy.Permissions once a bundle is loaded (enforcing)
     migrations: Any = None  # jazz_nb.lens.runtime.Migrations once lenses are registered
     sync: Any = None  # jazz_nb.sync.client.SyncClient once connected (jz.connect)
+    views: weakref.WeakSet[Db] = field(default_factory=weakref.WeakSet)  # closed with the db
 
 
 class Db:
@@ -64,6 +66,7 @@ class Db:
         self._shared = shared
         self.session = session
         self.live_registry: Any = None  # created by jazz_nb.live on first use
+        shared.views.add(self)
 
     # -- plumbing -----------------------------------------------------------------------------
     @property
@@ -457,10 +460,12 @@ class Db:
         return sync.status if sync is not None else SyncStatus("local")
 
     def close(self) -> None:
-        """Close the store (every session view of it) and stop syncing."""
+        """Close the store and stop syncing; every live query and subscription of every session
+        view of it closes too (their widgets show ``closed``)."""
         if not self._shared.closed:
-            if self.live_registry is not None:
-                self.live_registry.close_all()
+            for view in list(self._shared.views):
+                if view.live_registry is not None:
+                    view.live_registry.close_all()
             if self._shared.sync is not None:
                 self._shared.sync.close()
             self._shared.store.close()

@@ -231,6 +231,17 @@ def test_close_and_context_manager(db: jz.Db, app: s.App) -> None:
     assert other.status == "closed"
 
 
+def test_closing_a_db_closes_the_live_queries_of_every_session_view(
+        db: jz.Db, app: s.App) -> None:
+    bob = db.for_session(jz.Session("bob", {}))
+    live = bob.live(app.todos)
+    sub = bob.subscribe_all(app.todos, lambda rows, delta: None)
+    mine = db.live(app.todos)
+    db.close()
+    assert (live.status, mine.status, sub.active) == ("closed", "closed", False)
+    assert "closed" in repr(bob)
+
+
 def test_subscribe_all_delivers_jazz_deltas(db: jz.Db, app: s.App) -> None:
     first = todo(db, app, "a", priority=2)
     calls: list[tuple[list, list]] = []
