@@ -189,6 +189,8 @@ class AppRuntime:
     async def stop(self) -> None:
         """Stop the pump, close the store on the engine thread and end the thread."""
         self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task  # a pump cancelled mid-turn ends before the store closes
         if self.state.store is not None:
             await self.run(self.state.store.close)
         self.executor.shutdown(wait=True)
