@@ -57,13 +57,11 @@ HEAVY = ("websockets", "jwt", "cryptography", "nacl", "ipywidgets", "anywidget",
 
 
 def import_ms(statement: str, repeat: int = 7) -> float:
-    """Median wall time of ``python -c statement`` minus a bare interpreter's, in ms."""
-    def run(code: str) -> float:
-        out = subprocess.run([sys.executable, "-c", "import time; t = time.perf_counter(); "
-                              f"{code}; print(time.perf_counter() - t)"],
-                             capture_output=True, text=True, check=True)
-        return float(out.stdout) * 1000
-    return statistics.median(run(statement) for _ in range(repeat))
+    """Median time ``statement`` takes in a fresh interpreter, in ms."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    return statistics.median(
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout) * 1000 for _ in range(repeat))
 
 
 def heavy_modules() -> list[str]:

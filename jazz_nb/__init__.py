@@ -35,19 +35,12 @@ from jazz_nb.writes import Batch, Transaction, WriteHandle
 __version__ = "0.1.0"
 
 
-_sync_attr, _ = lazy_exports(__name__, {"connect": "jazz_nb.sync.connect",
-                                         "deploy": "jazz_nb.sync.deploy",
-                                         "start_local_server": "jazz_nb.sync.process"})
-
-
-def __getattr__(name: str) -> object:
-    """Sync (websockets), ``jz.widgets`` and ``jz.testing`` (ipywidgets, HTTP) load on first
-    use, so ``import jazz_nb`` costs little beyond pandas, pyarrow and DuckDB."""
-    if name in ("widgets", "testing"):
-        import importlib
-
-        return importlib.import_module(f"jazz_nb.{name}")
-    return _sync_attr(name)
+# Sync (websockets), widgets (ipywidgets) and the test helpers (HTTP) load on first use, so
+# ``import jazz_nb`` costs little beyond pandas, pyarrow and DuckDB.
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "connect": "jazz_nb.sync.connect", "deploy": "jazz_nb.sync.deploy",
+    "start_local_server": "jazz_nb.sync.process",
+    "widgets": "jazz_nb.widgets", "testing": "jazz_nb.testing"})
 
 __all__ = [
     "AuthError", "Batch", "Db", "JazzError", "MigrationError", "PolicyDenied", "PolicyError",

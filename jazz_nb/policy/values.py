@@ -42,6 +42,7 @@ class _Sentinel:
     def __reduce__(self) -> str:
         return self.name  # unpickles as this module's instance of that name
 
+
 MISSING: Any = _Sentinel("MISSING")  # an unresolvable session value
 MISMATCH: Any = _Sentinel("MISMATCH")  # an operand that cannot be a value of the column's kind
 ORDERED_KINDS = ("text", "uuid", "int", "float", "bool")
