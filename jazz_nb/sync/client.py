@@ -141,6 +141,7 @@ class _Connection:
     ws: ClientConnection
     max_frame_bytes: int
     sent: set[str] = field(default_factory=set)
+    lost_rows: bool = False  # delivered rows could not be stored: the rest is ignored, resubscribe
 
 
 class SyncClient:
@@ -174,6 +175,7 @@ class SyncClient:
         self._state = "connecting"
         self._error: str | None = None
         self._fatal: JazzError | None = None
+        self._store_failures = 0  # deliveries that could not be stored, in a row
         self._attempted = False
         self._last_settled: float | None = None
         self._attempts = 0
@@ -353,7 +355,7 @@ class SyncClient:
                 self._cond.notify_all()
             if self._closing or self._fatal is not None:
                 break
-            attempt = 0 if welcomed else attempt + 1
+            attempt = 0 if welcomed and not self._store_failures else attempt + 1
             self._attempts = attempt
             self._changed("reconnecting")
             deadline = time.monotonic() + backoff_seconds(attempt)
@@ -439,6 +441,8 @@ class SyncClient:
 
     # -- receiving ---------------------------------------------------------------------------------
     def _receive(self, message: str | bytes) -> None:
+        if self._conn is None or self._conn.lost_rows:
+            return
         if isinstance(message, bytes):
             header, segments = self._decode(message)
             if header["type"] != "rows":
@@ -451,6 +455,8 @@ class SyncClient:
                 self._loop.call_soon(self._apply_inbox)
             return
         self._apply_inbox()  # rows before a control message are applied before it counts
+        if self._conn.lost_rows:
+            return
         msg = p.decode(message, p.SERVER)
         kind = msg["type"]
         if kind == "settled":
@@ -477,9 +483,19 @@ class SyncClient:
             return
         try:
             apply_segments(self.store, self._apps(), segments)
-        except Exception as err:  # a store error: report it, keep the connection
+        except Exception as err:  # a store error: these rows are not here, so ask for them again
             log.exception("sync client: could not apply %d segments", len(segments))
-            self._changed(error=f"{type(err).__name__}: {err}")
+            self._store_failures += 1
+            self._changed(error=f"could not store {len(segments)} delivered segment(s), "
+                                f"resubscribing: {type(err).__name__}: {err}")
+            with self._cond:  # nothing counts as settled until the new connection says so
+                for upstream in self._upstreams.values():
+                    upstream.settled = False
+            if self._conn is not None and not self._conn.lost_rows:  # a new connection
+                self._conn.lost_rows = True  # subscribes everything again
+                self._loop.create_task(self._conn.ws.close(1011, "client store error"))
+            return
+        self._store_failures = 0
 
     def _apps(self) -> dict[str, App]:
         """Schemas whose rows this client stores: its own and those lenses connect to it."""

@@ -155,3 +155,28 @@ def test_rows_from_the_server_are_re_evaluated_in_memory(open_app, clients):
     assert calls == []  # the delivered rows were evaluated from their records, not re-queried
     live.refresh()
     assert list(live.df["title"]) == [f"t{i:02}" for i in range(0, 40, 2)]
+
+
+def test_rows_the_store_could_not_keep_are_delivered_again(open_app, clients, monkeypatch,
+                                                           caplog):
+    from jazz_nb.sync import client as sync_client
+
+    app = open_app
+    alice, bob = clients(), clients()
+    bob_live = bob.live(app.todos)
+    assert bob.all(app.todos, tier="edge") == []  # bob's subscription is settled
+    failures = []
+    real = sync_client.apply_segments
+
+    def disk_full_once(store, apps, segments):
+        if not failures:
+            failures.append(len(segments))
+            raise OSError("disk full")
+        return real(store, apps, segments)
+
+    monkeypatch.setattr(sync_client, "apply_segments", disk_full_once)
+    row = alice.insert(app.todos, {"title": "kept"})
+    row.wait("global", timeout=10)
+    bob_live.wait_for(lambda lq: row.id in lq.ids, timeout=20)  # after a resubscription
+    assert failures and "could not apply" in caplog.text and "disk full" in caplog.text
+    assert bob.one(app.todos.where(id=row.id))["title"] == "kept"
