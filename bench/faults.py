@@ -49,7 +49,8 @@ from typing import Any
 
 from bench.faultsim import APP, APP_ID, Ledger, SimClient, SimServer
 from bench.report import print_table
-from jazz_nb.db import Db, _Shared
+from jazz_nb.db import Db
+from jazz_nb.engine import Engine
 from jazz_nb.store import layout
 from jazz_nb.store.store import Store
 
@@ -256,7 +257,7 @@ class World:
         """Compare every client with the server (see the module docstring)."""
         out = Outcome(seed, self.events, len(self.ledger.writes),
                       len(self.ledger.accepted), len(self.ledger.rejected))
-        server_db = Db(APP, _Shared(self.server.state.store, APP_ID))
+        server_db = Db(APP, Engine(self.server.state.store, APP_ID))
         expected = {t: visible(server_db, t) for t in APP.tables}
         in_scope = {(t, r) for t, rows in expected.items() for r in rows
                     if rows[r]["_jz_deleted"] is None}

@@ -37,13 +37,13 @@ from typing import Any
 from jazz_nb import s
 from jazz_nb.auth.server_auth import Principal
 from jazz_nb.auth.session import Session
-from jazz_nb.db import Db, _Shared
+from jazz_nb.db import Db
+from jazz_nb.engine import Commit, Engine
 from jazz_nb.lens import LensGraph, Migrations
 from jazz_nb.policy import define_permissions
 from jazz_nb.policy.bundle import Permissions
 from jazz_nb.store import layout
 from jazz_nb.store.store import Store
-from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync import protocol as p
 from jazz_nb.sync.batches import TABLE as BATCHES
 from jazz_nb.sync.bulk import apply_segments
@@ -275,13 +275,13 @@ class SimClient:
         open on ``path``), restore the outbox and open the live queries (subscribed once
         connected)."""
         store = store if store is not None else Store(APP, str(self.path))
-        shared = _Shared(store, APP_ID)
-        shared.tracker.highest_reachable = TIER_RANK["global"]
+        engine = Engine(store, APP_ID)
+        engine.tracker.highest_reachable = TIER_RANK["global"]
         graph = LensGraph()
         graph.add_schema(APP)
-        shared.migrations = Migrations(store, graph)
-        shared.sync = self  # Db.commit hands batches to ``push``
-        self.db = Db(APP, shared, self.session)
+        engine.migrations = Migrations(store, graph)
+        engine.attach_sync(self)  # every commit comes to ``committed``
+        self.db = Db(APP, engine, self.session)
         self.outbox = Outbox(store, APP)
         self.outbox.restore()
         self.control: list[dict[str, Any]] = []
@@ -295,10 +295,11 @@ class SimClient:
         for query in self.queries:
             self.subscribe(query.to_ir())
 
-    def push(self, batch_id: str, versions: list[RowVersion], state: str) -> None:
-        """``SyncClient.push``: queue a committed batch (and note it in the ledger)."""
-        self.outbox.add(batch_id, versions, "transactional" if state == "VisibleTransactional"
-                        else "direct")
+    def committed(self, commit: Commit) -> None:
+        """``SyncClient.committed``: queue a committed batch (and note it in the ledger)."""
+        batch_id, versions = commit.batch_id, commit.versions
+        self.outbox.add(batch_id, versions, "transactional"
+                        if commit.state == "VisibleTransactional" else "direct")
         self.ledger.writes[batch_id] = (self.name, [(v.table, v.row_id) for v in versions])
 
     def close(self) -> None:
@@ -436,11 +437,11 @@ class SimClient:
         if msg["kind"] == "rejected":
             self.outbox.discard(batch_id)
             self.db.store.set_batch_state(batch_id, "Rejected")
-            self.db._shared.tracker.reject(batch_id, str(msg.get("code")), str(msg.get("reason")))
+            self.db.engine.tracker.reject(batch_id, str(msg.get("code")), str(msg.get("reason")))
             self.ledger.fates.setdefault(batch_id, set()).add("rejected")
         elif msg["kind"] in ("durableDirect", "acceptedTransaction"):
             self.outbox.discard(batch_id)
-            self.db._shared.tracker.settle(batch_id, msg.get("tier", "global"))
+            self.db.engine.tracker.settle(batch_id, msg.get("tier", "global"))
             self.confirmed.append(batch_id)  # the store is a file: recorded a moment later
             self.ledger.fates.setdefault(batch_id, set()).add("accepted")
         self.sent.discard(batch_id)

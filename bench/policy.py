@@ -119,7 +119,7 @@ def main(rows: int = 1_000_000) -> None:
 
     writable = workspaces[0]
     source = alice.compile_context().source
-    perms = db._shared.permissions
+    perms = db.engine.permissions
     values = {"title": "new", "words": 1, "workspace_id": writable}
 
     def check() -> None:

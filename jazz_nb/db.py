@@ -13,15 +13,14 @@ Example:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from jazz_nb.auth.session import SYSTEM_PRINCIPAL, Session
+from jazz_nb.engine import Commit, Engine, InsertedColumns
 from jazz_nb.errors import JazzError, QueryError, TransactionConflict
 from jazz_nb.query.builder import Query
 from jazz_nb.query.results import Row, rows_from_arrow, run_arrow, to_df
@@ -31,27 +30,12 @@ from jazz_nb.store.store import Store
 from jazz_nb.store.versions import MonotonicClock, RowState, RowVersion, VisibleRow, new_batch_id
 from jazz_nb.writes.batch import Batch, Transaction
 from jazz_nb.writes.columnar import as_records, storage_columns, uuid7_array
-from jazz_nb.writes.handle import BatchTracker, WriteHandle
+from jazz_nb.writes.handle import WriteHandle
 from jazz_nb.writes.values import update_values
 from jazz_nb.writes.writer import Operation, Writer, row_id_of, table_name
 
 if TYPE_CHECKING:
     from jazz_nb.live import LiveQuery
-
-
-@dataclass(eq=False)
-class _Shared:
-    """What every session view of one database shares."""
-
-    store: Store
-    app_id: str
-    clock: MonotonicClock = field(default_factory=MonotonicClock)
-    tracker: BatchTracker = field(default_factory=BatchTracker)
-    closed: bool = False
-    permissions: Any = None  # jazz_nb.policy.Permissions once a bundle is loaded (enforcing)
-    migrations: Any = None  # jazz_nb.lens.runtime.Migrations once lenses are registered
-    sync: Any = None  # jazz_nb.sync.client.SyncClient once connected (jz.connect)
-    views: weakref.WeakSet[Db] = field(default_factory=weakref.WeakSet)  # closed with the db
 
 
 class Db:
@@ -61,29 +45,29 @@ class Db:
     backend ``context.db()``; ``db.for_session(session)`` returns a scoped view.
     """
 
-    def __init__(self, app: App, shared: _Shared, session: Session | None = None) -> None:
+    def __init__(self, app: App, engine: Engine, session: Session | None = None, *,
+                 permissions: Any = None) -> None:
         self.app = app
-        self._shared = shared
+        self.engine = engine
         self.session = session
-        self.live_registry: Any = None  # created by jazz_nb.live on first use
-        shared.views.add(self)
+        self._permissions = permissions  # None: the engine's bundle
 
     # -- plumbing -----------------------------------------------------------------------------
     @property
     def store(self) -> Store:
         """The local DuckDB store (one per database, shared by session views)."""
         self._check_open()
-        return self._shared.store
+        return self.engine.store
 
     @property
     def app_id(self) -> str:
         """The Jazz app id this database belongs to."""
-        return self._shared.app_id
+        return self.engine.app_id
 
     @property
     def clock(self) -> MonotonicClock:
         """The monotonic µs clock stamping this database's writes."""
-        return self._shared.clock
+        return self.engine.clock
 
     @property
     def author(self) -> str:
@@ -91,9 +75,15 @@ class Db:
         return self.session.user_id if self.session else SYSTEM_PRINCIPAL
 
     @property
+    def permissions(self) -> Any:
+        """The permissions this view enforces for its session (``jazz_nb.policy.Permissions``
+        bound to its schema), or None: every session may do anything."""
+        return self._permissions if self._permissions is not None else self.engine.permissions
+
+    @property
     def migrations(self) -> Any:
         """The lens graph bound to this store (``jazz_nb.lens.runtime.Migrations``), or None."""
-        return self._shared.migrations
+        return self.engine.migrations
 
     @property
     def branch_key(self) -> str:
@@ -104,14 +94,14 @@ class Db:
     def current_rows(self, table: str, row_ids: Sequence[str]) -> dict[str, VisibleRow]:
         """The visible rows writes build on (missing ids absent), in one store read; with
         migrations, each row's best entry across schema versions in this view's shape."""
-        migrations = self._shared.migrations
+        migrations = self.engine.migrations
         if migrations is not None:
             found = {row_id: migrations.current(self, table, row_id) for row_id in row_ids}
             return {row_id: row for row_id, row in found.items() if row is not None}
         return self.store.current(table, row_ids, schema_hash=self.branch_key)
 
     def _check_open(self) -> None:
-        if self._shared.closed:
+        if self.engine.closed:
             raise JazzError("this database is closed")
 
     def authorize(self, op: Operation, table: str, old: VisibleRow | None,
@@ -155,7 +145,7 @@ class Db:
         """
         store = self.store
         with store.lock:
-            if self._shared.migrations is not None or self.branch_key:
+            if self.engine.migrations is not None or self.branch_key:
                 for name, ids in reads.items():
                     writer.know(name, ids, self.current_rows(name, list(ids)))
                 stage()
@@ -173,11 +163,8 @@ class Db:
 
     def _committed(self, batch_id: str, versions: list[RowVersion], state: RowState,
                    ) -> WriteHandle:
-        """Settle a stored batch locally, hand it to sync, and return its handle."""
-        self._shared.tracker.settle(batch_id, "local")
-        if versions and self._shared.sync is not None:  # upstream, via the outbox
-            self._shared.sync.push(batch_id, versions, state)
-        return WriteHandle(batch_id, self._shared.tracker)
+        """Report a stored batch to the engine (tier local, observers) and return its handle."""
+        return self.engine.committed(Commit(batch_id, state, versions))
 
     def _check_conflicts(self, versions: Sequence[RowVersion]) -> None:
         by_table: dict[str, list[RowVersion]] = {}
@@ -201,7 +188,7 @@ class Db:
         when no permission or schema translation needs to see the old row first; ``None``
         when this path does not apply or the row is missing/deleted (the general path then
         writes or reports it)."""
-        if self.session is not None or self._shared.migrations is not None:
+        if self.session is not None or self.engine.migrations is not None:
             return None
         name = table_name(table)
         rid = row_id_of(row_id, name)
@@ -287,7 +274,7 @@ class Db:
             >>> # db.insert_many(app.todos, [{"title": f"t{i}"} for i in range(1000)])
         """
         name = table_name(table)
-        if self.session is not None and self._shared.permissions is not None:
+        if self.session is not None and self.permissions is not None:
             return self._insert_each(name, rows)
         user = storage_columns(name, self.app.table(name), rows)
         batch_id = new_batch_id()
@@ -296,10 +283,8 @@ class Db:
         ids = uuid7_array(user.num_rows)
         self.store.insert_rows(name, ids, user, batch_id=batch_id, author=self.author,
                                first_updated_at=first)
-        self._shared.tracker.settle(batch_id, "local")
-        if self._shared.sync is not None:  # upstream, as the same Arrow columns
-            self._shared.sync.push_rows(name, ids, user, batch_id, self.author, first)
-        return WriteHandle(batch_id, self._shared.tracker)
+        columns = InsertedColumns(name, ids, user, self.author, first)
+        return self.engine.committed(Commit(batch_id, "VisibleDirect", [], columns))
 
     def _insert_each(self, name: str, rows: Any) -> WriteHandle:
         records = as_records(rows)
@@ -325,9 +310,9 @@ class Db:
         """The compile context of this view (permissions plug in here)."""
         from jazz_nb.policy.context import PolicyContext
 
-        migrations = self._shared.migrations
+        migrations = self.engine.migrations
         base = migrations.context(self) if migrations is not None else None
-        return PolicyContext(self.app.schema_hash, self.app, self._shared.permissions,
+        return PolicyContext(self.app.schema_hash, self.app, self.permissions,
                              self.session, base=base)
 
     def compile(self, query: Any, *, only_ids: bool = False) -> Compiled:
@@ -354,7 +339,7 @@ class Db:
         """
         if tier is None or tier == "local":
             return
-        sync = self._shared.sync
+        sync = self.engine.sync
         if sync is None:
             raise QueryError(f"tier {tier!r} needs a sync server; this db has none "
                              "(connect with jz.connect(...))")
@@ -445,7 +430,16 @@ class Db:
         """
         if not isinstance(session, Session):
             raise TypeError("for_session takes a jz.Session(user_id, claims)")
-        return type(self)(self.app, self._shared, session)
+        return type(self)(self.app, self.engine, session, permissions=self._permissions)
+
+    def unscoped(self) -> Db:
+        """A view of the same database without a session (the backend's view: no policy
+        applies).
+
+        Example:
+            >>> # db.for_session(jz.Session("bob")).unscoped().session is None -> True
+        """
+        return type(self)(self.app, self.engine, None, permissions=self._permissions)
 
     @property
     def status(self) -> Any:
@@ -456,20 +450,13 @@ class Db:
         """
         from jazz_nb.sync.client import SyncStatus
 
-        sync = self._shared.sync
+        sync = self.engine.sync
         return sync.status if sync is not None else SyncStatus("local")
 
     def close(self) -> None:
         """Close the store and stop syncing; every live query and subscription of every session
         view of it closes too (their widgets show ``closed``)."""
-        if not self._shared.closed:
-            for view in list(self._shared.views):
-                if view.live_registry is not None:
-                    view.live_registry.close_all()
-            if self._shared.sync is not None:
-                self._shared.sync.close()
-            self._shared.store.close()
-            self._shared.closed = True
+        self.engine.close()
 
     def __enter__(self) -> Db:
         return self
@@ -479,7 +466,7 @@ class Db:
 
     def __repr__(self) -> str:
         who = self.session.user_id if self.session else "unscoped"
-        state = "closed" if self._shared.closed else "open"
+        state = "closed" if self.engine.closed else "open"
         return f"<jazz_nb.Db app_id={self.app_id!r} {who} {state}>"
 
 
@@ -516,20 +503,20 @@ def create_db(app: App, *, app_id: str, path: str | None = None,
     """
     if not isinstance(app, App):
         raise TypeError("create_db takes an app from s.define_app(...)")
-    shared = _Shared(Store(app, path), app_id)
+    engine = Engine(Store(app, path), app_id)
     if permissions is not None:  # a loaded bundle: session-scoped views enforce it
         from jazz_nb.policy.bundle import Permissions
 
         if not isinstance(permissions, Permissions):
             permissions = Permissions.from_json(permissions)
-        shared.permissions = permissions.bind(app)
+        engine.permissions = permissions.bind(app)
     if migrations is not None:
         from jazz_nb.lens.runtime import Migrations
 
         try:
-            shared.migrations = Migrations.create(shared.store, app, migrations)
+            engine.migrations = Migrations.create(engine.store, app, migrations)
         except BaseException:
-            shared.store.close()
+            engine.store.close()
             raise
-    return Db(app, shared, session)
+    return Db(app, engine, session)
 

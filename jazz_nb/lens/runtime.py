@@ -111,9 +111,10 @@ class Migrations:
         return added
 
     def _recompile_live(self) -> None:
-        for view in list(self._views):
-            registry = getattr(view, "live_registry", None)
-            for live in registry.live_queries() if registry is not None else ():
+        registries = {id(r): r for view in list(self._views)
+                      if (r := view.engine.live_registry) is not None}
+        for registry in registries.values():
+            for live in registry.live_queries():
                 recompile(live)
 
     # -- reading --------------------------------------------------------------------------------
@@ -237,7 +238,7 @@ def activate(db: Db, *lenses: Lens, schemas: Sequence[App] = ()) -> Migrations:
     """
     migrations = db.migrations
     if migrations is None:
-        migrations = db._shared.migrations = Migrations(db.store, LensGraph(schemas=[db.app]))
+        migrations = db.engine.migrations = Migrations(db.store, LensGraph(schemas=[db.app]))
     migrations.context(db)  # follow db's live queries compiled before the graph existed
     migrations.add(*lenses, schemas=schemas)
     return migrations
@@ -254,4 +255,4 @@ def evolve(db: Db, app: App, *lenses: Lens) -> Db:
     if app.schema_hash not in migrations.graph.reachable(db.app.schema_hash):
         raise MigrationError(f"no lens path from schema {db.app.schema_hash[:12]} to "
                              f"{app.schema_hash[:12]}; pass the lens connecting them")
-    return type(db)(app, db._shared, db.session)
+    return type(db)(app, db.engine, db.session)

@@ -183,7 +183,7 @@ class LiveQuery:
         self._refresh = frozenset(refresh(self._deps.tables)) if refresh is not None else \
             frozenset()
         self._registry = registry_for(db)
-        sync = getattr(db._shared, "sync", None)  # query-scoped sync: subscribe upstream and,
+        sync = getattr(db.engine, "sync", None)  # query-scoped sync: subscribe upstream and,
         self._upstream = sync.subscribe(query, wait=True) if sync else None  # if online, wait
         with db.store.lock:  # no commit between the first read and listening
             self._table = self._fetch_full()

@@ -1,4 +1,5 @@
-"""The per-database registry of live queries: the store listener and flush scheduling.
+"""The registry of a database's live queries (every session view's): the store listener and
+flush scheduling.
 
 The store calls ``LiveRegistry._on_commit`` on the writing thread after every commit, holding
 the store lock. Each live query queues the changed row ids that concern it (bounded: past
@@ -38,7 +39,8 @@ _create_lock = threading.Lock()
 
 
 class LiveRegistry:
-    """Live queries of one ``Db`` view; listens to its store."""
+    """Live queries of one database (``db.engine``), whatever their session; listens to its
+    store."""
 
     def __init__(self, db: Any) -> None:
         self._lives: dict[int, LiveQuery] = {}
@@ -138,14 +140,14 @@ class LiveRegistry:
 
 
 def registry_for(db: Any) -> LiveRegistry:
-    """The db's registry (``db.live_registry``), created on first use."""
-    registry = getattr(db, "live_registry", None)
+    """The registry of the db's engine (``db.engine.live_registry``), created on first use."""
+    engine = db.engine
+    registry = engine.live_registry
     if registry is None:
         with _create_lock:
-            registry = getattr(db, "live_registry", None)
+            registry = engine.live_registry
             if registry is None:
-                registry = LiveRegistry(db)
-                db.live_registry = registry
+                registry = engine.live_registry = LiveRegistry(db)
     return registry
 
 

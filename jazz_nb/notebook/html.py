@@ -52,6 +52,11 @@ def rows_label(n: int) -> str:
     return f"{n:,} row" + ("" if n == 1 else "s")
 
 
+def session_label(db: Any) -> str:
+    """Whose view a db is: its session's user id, or ``unscoped``."""
+    return db.session.user_id if db.session is not None else "unscoped"
+
+
 def change_label(live: Any) -> str:
     """A one-line summary of the last change: counts per kind and when."""
     delta = live.last_delta

@@ -135,8 +135,7 @@ class RoleSwitcher:
 
     def _view(self, name: str) -> Db:
         session = self.sessions[name]
-        return self.base.for_session(session) if session is not None else type(self.base)(
-            self.base.app, self.base._shared, None)
+        return self.base.for_session(session) if session is not None else self.base.unscoped()
 
     def select(self, name: str) -> Db:
         """Switch to role ``name`` (as clicking its button does); returns its db."""

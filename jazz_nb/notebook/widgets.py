@@ -33,7 +33,14 @@ import ipywidgets as w
 
 from jazz_nb.live.registry import registry_for
 from jazz_nb.live.schedule import kernel
-from jazz_nb.notebook.html import STYLE, change_label, head_html, header_html, rows_label
+from jazz_nb.notebook.html import (
+    STYLE,
+    change_label,
+    head_html,
+    header_html,
+    rows_label,
+    session_label,
+)
 
 _pending: weakref.WeakSet[Throttle] = weakref.WeakSet()
 _hooked_shells: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -174,7 +181,8 @@ def live_mimebundle(live: Any) -> dict[str, Any]:
 # -- the list of live queries -------------------------------------------------------------------
 
 class Subscriptions(w.VBox):
-    """A db's live queries: table, query (IR and SQL), rows, last change, status, close."""
+    """A db's live queries, of every session view: table, session, query (IR and SQL), rows,
+    last change, status, close."""
 
     def __init__(self, db: Any, interval: float = 0.1) -> None:
         self.table = w.HTML()
@@ -192,19 +200,19 @@ class Subscriptions(w.VBox):
         for live in lives:
             if id(live) not in self._hooked:
                 self._hooked[id(live)] = live.on_change(lambda *_: self.throttle.request())
-        rows = ["<tr><th>#</th><th>table</th><th>query</th><th>rows</th><th>last change</th>"
-                "<th>status</th></tr>"]
+        rows = ["<tr><th>#</th><th>table</th><th>session</th><th>query</th><th>rows</th>"
+                "<th>last change</th><th>status</th></tr>"]
         for i, live in enumerate(lives):
             ir = html.escape(json.dumps(live.query.to_ir(), ensure_ascii=False))
             rows.append(
                 f"<tr><td>{i}</td><td><code>{html.escape(live.table)}</code></td>"
-                f"<td><details><summary><code>{html.escape(repr(live.query))}</code></summary>"
+                f"<td>{html.escape(session_label(live.db))}</td><td><details><summary><code>{html.escape(repr(live.query))}</code></summary>"
                 f"<div>IR: <code>{ir}</code></div><pre>{html.escape(live.sql)}</pre></details>"
                 f"</td><td>{rows_label(len(live))}</td>"
                 f"<td>{len(live.last_delta)} rows · {html.escape(change_label(live))}</td>"
                 f"<td>{html.escape(live.status)}</td></tr>")
         if not lives:
-            rows.append("<tr><td colspan='6'>no live queries</td></tr>")
+            rows.append("<tr><td colspan='7'>no live queries</td></tr>")
         self.table.value = f"{STYLE}<div class='jz-live'><table>{''.join(rows)}</table></div>"
         buttons = []
         for i, live in enumerate(lives):

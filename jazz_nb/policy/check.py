@@ -100,7 +100,7 @@ def authorize(db: Any, op: str, table: str, old: VisibleRow | None,
     """
     from jazz_nb.policy.rows import StoreRows
 
-    permissions = getattr(db._shared, "permissions", None)
+    permissions = db.permissions
     rows = None
     if permissions is not None and db.session is not None:
         rows = StoreRows(db.store, db.app, db.compile_context().source)

@@ -46,7 +46,7 @@ RULE_WIDTH = 60
 
 def insert_cell(db: Db, table: str) -> str:
     """``yes``, ``no`` or ``if <rule>`` for inserts into ``table`` by ``db``'s session."""
-    session, permissions = db.session, db._shared.permissions
+    session, permissions = db.session, db.permissions
     if session is None or permissions is None:
         return "yes"
     if session.auth_mode == "anonymous":
@@ -113,8 +113,7 @@ def permission_matrix(db: Db, sessions: Mapping[str, Session | None],
     names = list(tables) if tables is not None else list(db.app.tables)
     columns: dict[str, list[Any]] = {}
     for label, session in sessions.items():
-        view = db.for_session(session) if session is not None else type(db)(
-            db.app, db._shared, None)
+        view = db.for_session(session) if session is not None else db.unscoped()
         cells: list[Any] = []
         for table in names:
             total, readable, editable, deletable = table_counts(view, table)

@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jazz_nb.db import Db, _Shared
+from jazz_nb.db import Db
+from jazz_nb.engine import Engine
 from jazz_nb.errors import JazzError, PolicyDenied
 from jazz_nb.policy.check import check_write
 from jazz_nb.policy.rows import StoreRows
@@ -90,12 +91,12 @@ def check_timestamps(v: RowVersion, now: int) -> None:
 class Admission:
     """The checks of one app's server (see the module); ``check`` judges one version."""
 
-    def __init__(self, store: Store, catalogue: Catalogue, migrations: Migrations,
-                 app_id: str, permissions: Callable[[App], Permissions]) -> None:
-        self.store = store
+    def __init__(self, engine: Engine, catalogue: Catalogue,
+                 permissions: Callable[[App], Permissions]) -> None:
+        self.engine = engine
+        self.store: Store = engine.store
+        self.migrations: Migrations = engine.migrations
         self.catalogue = catalogue
-        self.migrations = migrations
-        self.app_id = app_id
         self.permissions = permissions
 
     def check(self, v: RowVersion, old: VisibleRow | None, session: Session | None,
@@ -161,11 +162,10 @@ class Admission:
         own = v.schema_hash or self.store.app.schema_hash
         for check_op, data in checks:
             table, old_row, new = self._in_schema(v, base, data, own, auth.schema_hash)
-            db = Db(auth, _Shared(self.store, self.app_id, permissions=self.permissions(auth),
-                                  migrations=self.migrations), session)
+            db = Db(auth, self.engine, session, permissions=self.permissions(auth))
             rows = StoreRows(self.store, auth, db.compile_context().source)
             try:
-                check_write(auth, db._shared.permissions, session, rows, check_op, table,
+                check_write(auth, db.permissions, session, rows, check_op, table,
                             old_row, new, v.row_id)
             except PolicyDenied as err:
                 raise Rejected(str(err), code=err.code or "permission_denied") from None

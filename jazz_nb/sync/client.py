@@ -3,15 +3,15 @@
 Every connected db of a process shares one daemon thread running one asyncio loop
 (``loop.SyncLoop``); the kernel's loop is never touched.
 
-Writes apply locally first (``Db.commit``), then ``push`` queues the batch in the ``Outbox``;
-the loop sends it and resolves the batch's fate: confirmed (``WriteHandle.wait`` returns for
-``edge``/``global``) or rejected (the rows are marked ``Rejected`` in the store, so they leave
-every result, and ``wait`` raises ``WriteRejected``). Live queries and tier reads ``subscribe``
-their query upstream; rows from the server go through ``store.apply`` like local writes, so live
-frames follow (frames that arrive together are applied together; a subscription's first rows
-are buffered until its ``settled`` and stored in one go). On a dropped connection the client
-reconnects with backoff (§8.3), subscribes again and replays the outbox; nothing local is
-removed meanwhile.
+Writes apply locally first, then ``committed`` (an observer of the db's ``Engine``) queues the
+batch in the ``Outbox``; the loop sends it and resolves the batch's fate: confirmed
+(``WriteHandle.wait`` returns for ``edge``/``global``) or rejected (the rows are marked
+``Rejected`` in the store, so they leave every result, and ``wait`` raises ``WriteRejected``).
+Live queries and tier reads ``subscribe`` their query upstream; rows from the server go through
+``store.apply`` like local writes, so live frames follow (frames that arrive together are
+applied together; a subscription's first rows are buffered until its ``settled`` and stored in
+one go). On a dropped connection the client reconnects with backoff (§8.3), subscribes again and
+replays the outbox; nothing local is removed meanwhile.
 
 Example:
     >>> # db = jz.connect(app, app_id="my-app", server_url=server.url)
@@ -33,14 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from jazz_nb.engine import Commit
 from jazz_nb.errors import JazzError, ProtocolError
 from jazz_nb.schema.app import App
 from jazz_nb.store.store import Store
-from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync import protocol as p
 from jazz_nb.sync.bulk import apply_segments
 from jazz_nb.sync.frames import decode_frame
@@ -238,16 +237,16 @@ class SyncClient:
             raise self._fatal
 
     # -- API used from other threads ---------------------------------------------------------------
-    def push(self, batch_id: str, versions: list[RowVersion], state: str) -> None:
-        """Queue a committed batch for the server (called by ``Db.commit``)."""
-        mode = "transactional" if state == "VisibleTransactional" else "direct"
-        self.outbox.add(batch_id, versions, mode)
-        self._kick()
-
-    def push_rows(self, table: str, ids: pa.Array, user: pa.Table, batch_id: str, author: str,
-                  first_updated_at: int) -> None:
-        """Queue a batch of new rows stored column by column (called by ``db.insert_many``)."""
-        self.outbox.add_rows(table, ids, user, batch_id, author, first_updated_at)
+    def committed(self, commit: Commit) -> None:
+        """Queue a committed batch for the server (an observer of ``Engine.committed``); a
+        bulk insert goes as the same Arrow columns it was stored from."""
+        if commit.columns is not None:
+            c = commit.columns
+            self.outbox.add_rows(c.table, c.ids, c.user, commit.batch_id, c.author,
+                                 c.first_updated_at)
+        else:
+            mode = "transactional" if commit.state == "VisibleTransactional" else "direct"
+            self.outbox.add(commit.batch_id, commit.versions, mode)
         self._kick()
 
     def subscribe(self, query: Any, *, wait: bool = False) -> UpstreamHandle:

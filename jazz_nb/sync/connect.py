@@ -25,7 +25,8 @@ from jazz_nb.auth.identity import user_id as user_id_of
 from jazz_nb.auth.secret_store import get_or_create_secret
 from jazz_nb.auth.session import Session
 from jazz_nb.auth.tokens import ANONYMOUS_ISSUER, LOCAL_FIRST_ISSUER, mint_token
-from jazz_nb.db import Db, _Shared
+from jazz_nb.db import Db
+from jazz_nb.engine import Engine
 from jazz_nb.errors import AuthError
 from jazz_nb.lens import Migrations
 from jazz_nb.lens.publish import server_graph
@@ -153,19 +154,19 @@ def connect(app: App, *, app_id: str, server_url: str | None = None, secret: Any
     auth, db_session = credentials(app_id, secret=secret, token=token,
                                    backend_secret=backend_secret, session=session,
                                    admin_secret=admin_secret)
-    shared = _Shared(Store(app, path), app_id)
-    shared.tracker.highest_reachable = TIER_RANK["global"]
+    engine = Engine(Store(app, path), app_id)
+    engine.tracker.highest_reachable = TIER_RANK["global"]
     graph = server_graph(server_url, app_id, auth())  # schema versions + lenses (jazz_nb.lens)
     graph.add_schema(app)
-    shared.migrations = Migrations(shared.store, graph)
-    shared.migrations.add(*(migrations or ()))
-    shared.sync = SyncClient(shared.store, app, app_id, ws_url(server_url), auth, shared.tracker,
-                             user_id=db_session.user_id if db_session else None,
-                             find_url=find_url)
-    shared.sync.migrations = shared.migrations
-    db = Db(app, shared, db_session)
+    engine.migrations = Migrations(engine.store, graph)
+    engine.migrations.add(*(migrations or ()))
+    client = SyncClient(engine.store, app, app_id, ws_url(server_url), auth, engine.tracker,
+                        user_id=db_session.user_id if db_session else None, find_url=find_url)
+    client.migrations = engine.migrations
+    engine.attach_sync(client)
+    db = Db(app, engine, db_session)
     try:
-        shared.sync.wait_first_attempt(timeout)
+        client.wait_first_attempt(timeout)
     except BaseException:
         db.close()
         raise

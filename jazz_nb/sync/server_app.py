@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jazz_nb.auth.server_auth import Principal
-from jazz_nb.db import Db, _Shared
+from jazz_nb.db import Db
+from jazz_nb.engine import Engine
 from jazz_nb.errors import JazzError, WriteError
 from jazz_nb.lens import Lens, Migrations
 from jazz_nb.policy.bundle import Permissions
@@ -119,6 +120,7 @@ class AppState:
             directory.mkdir(parents=True, exist_ok=True)
         self.catalogue = Catalogue(directory / "catalogue.json" if directory else None)
         self.store: Store | None = None
+        self.engine: Engine | None = None  # the store's engine: every peer's view reads through it
         self.batches: BatchRegistry | None = None  # owners and fates of decided batches
         self.admission: Admission | None = None  # the write checks (jazz_nb.sync.admission)
         self.migrations: Migrations | None = None  # the lens graph over the store (lens/)
@@ -137,9 +139,9 @@ class AppState:
         path = str(self.directory / "rows.duckdb") if self.directory else None
         self.store = Store(app, path)
         self.migrations = Migrations(self.store, self.catalogue.graph())
+        self.engine = Engine(self.store, self.app_id, migrations=self.migrations)
         self.batches = BatchRegistry(self.store)
-        self.admission = Admission(self.store, self.catalogue, self.migrations, self.app_id,
-                                   self._permissions)
+        self.admission = Admission(self.engine, self.catalogue, self._permissions)
 
     def publish_schema(self, schema: Any) -> str:
         """Publish a compiled schema; the store learns its tables. Returns the hash."""
@@ -191,8 +193,8 @@ class AppState:
             raise Rejected(f"schema {peer.schema_hash[:12]} is not published to app "
                            f"{self.app_id!r}; deploy it first", code="unknown_schema")
         permissions = None if peer.trusted else self._permissions(app)
-        return Db(app, _Shared(self.store, self.app_id, permissions=permissions,
-                               migrations=self.migrations), peer.principal.session)
+        assert self.engine is not None
+        return Db(app, self.engine, peer.principal.session, permissions=permissions)
 
     def _permissions(self, app: App) -> Permissions:
         bound = self._bound.get(app.schema_hash)
@@ -462,7 +464,8 @@ class AppState:
         app = self.catalogue.apps[mark or self.store.app.schema_hash]
         if len(self.migrations.stored_tables(app).get(table, ())) < 2:
             return None  # no other version holds this table's rows
-        view = Db(app, _Shared(self.store, self.app_id, migrations=self.migrations))
+        assert self.engine is not None
+        view = Db(app, self.engine)
         return self.migrations.current(view, table, row_id)
 
     def _check(self, peer: Peer, header: dict[str, Any], versions: list[RowVersion],

@@ -74,7 +74,7 @@ def status_widget(db: Db) -> StatusWidget:
         >>> db.close()
     """
     view = StatusWidget(value=status_html(db.status))
-    sync = db._shared.sync
+    sync = db.engine.sync
     if sync is None:
         return view
     owner = threading.main_thread().ident or 0

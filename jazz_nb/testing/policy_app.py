@@ -98,7 +98,7 @@ class PolicyTestApp:
             session = Session(session, dict(claims or {}), auth_mode)
         if not isinstance(session, Session):
             raise TypeError("as_ takes a jz.Session or a user id")
-        return PolicyTestDb(self.app, self.db._shared, session)
+        return PolicyTestDb(self.app, self.db.engine, session)
 
     def close(self) -> None:
         """Close the database."""

@@ -242,6 +242,15 @@ def test_closing_a_db_closes_the_live_queries_of_every_session_view(
     assert "closed" in repr(bob)
 
 
+def test_every_session_view_shares_one_store_listener(db: jz.Db, app: s.App) -> None:
+    before = len(db.store._listeners)
+    views = [db.for_session(jz.Session(f"u{i}", {})) for i in range(5)]
+    lives = [view.live(app.todos) for view in [db, *views]]
+    assert len(db.store._listeners) == before + 1
+    row_id = todo(db, app, "seen by all")
+    assert all(row_id in live.ids for live in lives)
+
+
 def test_subscribe_all_delivers_jazz_deltas(db: jz.Db, app: s.App) -> None:
     first = todo(db, app, "a", priority=2)
     calls: list[tuple[list, list]] = []

@@ -179,7 +179,7 @@ def test_sql_and_evaluator_agree(rows: list[Any], session: jz.Session, groups: i
                          "members": TablePolicies(select_using=members)}, APP)
     db = load(rows)
     try:
-        db._shared.permissions = perms
+        db.engine.permissions = perms
         scoped = db.for_session(session)
         evaluator = Evaluator(APP, perms, session,
                               StoreRows(db.store, APP, scoped.compile_context().source))

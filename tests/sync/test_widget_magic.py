@@ -20,7 +20,7 @@ def test_status_widget_follows_the_status(open_app, clients):
     assert "connected" in view.value and "outbox 0" in view.value
     assert view._repr_mimebundle_()["text/html"] == view.value
     changed = threading.Event()
-    db._shared.sync.on_status(lambda status: changed.set())
+    db.engine.sync.on_status(lambda status: changed.set())
     db.insert(open_app.todos, {"title": "x"}).wait("global", timeout=10)
     assert changed.wait(10) and "jazz-sync-status" in view.value
     with jz.create_db(open_app, app_id="plain") as plain:
