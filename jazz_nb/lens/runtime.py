@@ -2,7 +2,7 @@
 
 ``Migrations`` keeps every schema version's tables registered in the store, hands each reader
 (a ``Db`` view on one schema) its ``MigrationContext``, reads the best row across versions for
-copy-on-write updates, and recompiles live queries when the graph grows. ``evolve(db, app,
+copy-on-write updates, and re-plans live queries when the graph grows. ``evolve(db, app,
 lens)`` returns a view of the same store on another schema version — an old and a new client
 side by side, each reading the other's rows in its own shape.
 
@@ -26,10 +26,9 @@ Example:
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jazz_nb.errors import MigrationError
 from jazz_nb.lens.graph import LensGraph
@@ -96,7 +95,7 @@ class Migrations:
 
     # -- growing the graph --------------------------------------------------------------------
     def add(self, *lenses: Lens, schemas: Sequence[App] = ()) -> list[Lens]:
-        """Activate lenses (and make schemas known); live queries of every reader recompile.
+        """Activate lenses (and make schemas known); live queries of every reader re-plan.
 
         Example:
             >>> # db.migrations.add(s.migration(v2, v3))
@@ -115,7 +114,7 @@ class Migrations:
                       if (r := view.engine.live_registry) is not None}
         for registry in registries.values():
             for live in registry.live_queries():
-                recompile(live)
+                live.replan()
 
     # -- reading --------------------------------------------------------------------------------
     def context(self, db: Db) -> MigrationContext:
@@ -208,26 +207,6 @@ def stored_rows(store: Store, apps: Iterable[App]) -> dict[str, dict[str, int]]:
                     "WHERE _jz_deleted IS NULL").fetchall()[0][0]
                 for name in app.tables}
     return out
-
-
-def recompile(live: Any) -> None:
-    """Re-plan a live query after the lens graph changed and re-run it (same frame object):
-    at once on its own thread, at its next flush from another thread (sync).
-
-    Uses the live query's internals (its compiled shape and include dependencies) until
-    ``LiveQuery`` offers a public ``recompile``.
-    """
-    from jazz_nb.live.deps import Dependencies
-    from jazz_nb.live.query import _shape
-
-    live._shape = _shape(live.db, live.query)
-    live._deps = Dependencies(live.db, live.query)
-    if threading.get_ident() == live.owner:
-        live.refresh()
-    else:
-        with live._lock:
-            live._pending_full = True
-            live._event.set()
 
 
 def activate(db: Db, *lenses: Lens, schemas: Sequence[App] = ()) -> Migrations:

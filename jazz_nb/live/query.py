@@ -176,12 +176,7 @@ class LiveQuery:
         self._internal_schema: pa.Schema | None = None
         self._public_schema: pa.Schema | None = None
         self._narrow: dict[str, ChunkMirror] = {}
-        self._shape = _shape(db, query)
-        self._deps = Dependencies(db, query)
-        context = db.compile_context()
-        refresh = getattr(context, "refresh_tables", None)
-        self._refresh = frozenset(refresh(self._deps.tables)) if refresh is not None else \
-            frozenset()
+        self._plan()
         self._registry = registry_for(db)
         sync = getattr(db.engine, "sync", None)  # query-scoped sync: subscribe upstream and,
         self._upstream = sync.subscribe(query, wait=True) if sync else None  # if online, wait
@@ -345,6 +340,30 @@ class LiveQuery:
         with self._lock:
             self._pending_full = True
         return self.flush()
+
+    def replan(self) -> None:
+        """Compile the query again — the lens graph it reads through changed — and re-run it
+        into the same frame: at once on the owner thread, at its next flush from another.
+
+        Example:
+            >>> # db.migrations.add(s.migration(v2, v3)) re-plans every live query this way
+        """
+        self._plan()
+        if threading.get_ident() == self.owner:
+            self.refresh()
+        else:
+            with self._lock:
+                self._pending_full = True
+            self._event.set()
+
+    def _plan(self) -> None:
+        """The compiled statements, the tables and rows the result depends on, and the tables
+        whose any change re-runs the query (policies reading other rows)."""
+        self._shape = _shape(self.db, self.query)
+        self._deps = Dependencies(self.db, self.query)
+        refresh = getattr(self.db.compile_context(), "refresh_tables", None)
+        self._refresh = frozenset(refresh(self._deps.tables)) if refresh is not None else \
+            frozenset()
 
     def close(self) -> None:
         """Stop following changes (the frame keeps its last content)."""
