@@ -43,13 +43,14 @@ from jazz_nb.lens import LensGraph, Migrations
 from jazz_nb.policy import define_permissions
 from jazz_nb.policy.bundle import Permissions
 from jazz_nb.store import layout
+from jazz_nb.store.confirmations import TABLE as CONFIRMED
+from jazz_nb.store.fates import TABLE as BATCHES
 from jazz_nb.store.store import Store
 from jazz_nb.sync import protocol as p
-from jazz_nb.sync.batches import TABLE as BATCHES
 from jazz_nb.sync.bulk import apply_segments
 from jazz_nb.sync.connect import allow_all
 from jazz_nb.sync.frames import decode_frame
-from jazz_nb.sync.outbox import CONFIRMED, Outbox
+from jazz_nb.sync.outbox import Outbox
 from jazz_nb.sync.server_app import AppState, Work
 from jazz_nb.writes.handle import TIER_RANK
 

@@ -101,6 +101,17 @@ class Principal:
         return self.role != "anonymous"
 
     @property
+    def owner(self) -> str:
+        """The owner key of the batches it sends: ``user:<id>`` for a session, else its role.
+
+        Example:
+            >>> from jazz_nb.auth.session import Session
+            >>> Principal("user", Session("alice")).owner, Principal("backend").owner
+            ('user:alice', 'backend')
+        """
+        return f"user:{self.session.user_id}" if self.session is not None else self.role
+
+    @property
     def bypasses_policies(self) -> bool:
         """True for admin and sessionless backend callers.
 

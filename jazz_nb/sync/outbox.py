@@ -1,14 +1,15 @@
 """The outbox: local batches the server has not confirmed yet, in commit order.
 
 A local write is stored with ``_jz_tier`` NULL in the same transaction that stores it, and a
-server confirmation is recorded in the small table ``_jz_sync_confirmed`` (an append: cheap,
-whatever the size of the store). So the durable outbox is "visible versions whose tier is NULL
-and whose batch is not confirmed" — rebuilt from the store when a client starts (a file-backed
-store's unsent writes survive restarts) and replayed; the server recognises batches it already
-has, so replays are idempotent. At start the recorded confirmations are also folded into the
-history's ``_jz_tier`` and the table is emptied. Confirmations are recorded only for a
-file-backed store (an in-memory outbox dies with its process) and in bursts, off the path of
-the acknowledgement: a confirmation lost in a crash only means one idempotent replay.
+server confirmation is recorded in the store's small table ``_jz_sync_confirmed`` (an append:
+cheap, whatever the size of the store; ``jazz_nb.store.confirmations``). So the durable outbox
+is "visible versions whose tier is NULL and whose batch is not confirmed" — rebuilt from the
+store when a client starts (a file-backed store's unsent writes survive restarts) and replayed;
+the server recognises batches it already has, so replays are idempotent. At start the recorded
+confirmations are also folded into the history's ``_jz_tier`` and the table is emptied.
+Confirmations are recorded only for a file-backed store (an in-memory outbox dies with its
+process) and in bursts, off the path of the acknowledgement: a confirmation lost in a crash only
+means one idempotent replay.
 
 Example:
     >>> import jazz_nb as jz
@@ -37,7 +38,7 @@ import pyarrow as pa
 
 from jazz_nb.errors import WriteError
 from jazz_nb.schema.app import App
-from jazz_nb.store import layout
+from jazz_nb.store.confirmations import GLOBAL, Confirmations
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import RowVersion
 from jazz_nb.sync.frames import (
@@ -47,9 +48,6 @@ from jazz_nb.sync.frames import (
     versions_segments,
     wire_schema,
 )
-
-GLOBAL = layout.TIERS.index("global")
-CONFIRMED = "_jz_sync_confirmed"
 
 
 @dataclass
@@ -72,8 +70,7 @@ class Outbox:
         self.app = app
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, Pending] = OrderedDict()
-        store.execute(f"CREATE TABLE IF NOT EXISTS {CONFIRMED} (batch_id UUID PRIMARY KEY, "
-                      "tier TINYINT NOT NULL)")
+        self.confirmations = Confirmations(store, app)
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -84,31 +81,10 @@ class Outbox:
         confirmations recorded, so a restart does not replay confirmed batches."""
         return self.store.path is not None
 
-    def _tables(self) -> list[tuple[str, str]]:
-        return [(layout.quote(layout.history_table(t, self.app.schema_hash)),
-                 layout.quote(layout.visible_table(t, self.app.schema_hash)))
-                for t in self.app.tables]
-
     def restore(self) -> int:
         """Fold recorded confirmations into the history, then load the batch ids of
         unconfirmed local versions; returns how many."""
-        found: dict[str, str] = {}
-        with self.store.lock:
-            conn = self.store.conn
-            for history, visible in self._tables():
-                conn.execute(f"UPDATE {history} SET _jz_tier = c.tier FROM {CONFIRMED} AS c "
-                             f"WHERE {history}._jz_batch_id = c.batch_id AND "
-                             f"{history}._jz_tier IS NULL")
-                conn.execute(f"UPDATE {visible} SET _jz_tier = c.tier FROM {CONFIRMED} AS c "
-                             f"WHERE {visible}._jz_batch = c.batch_id AND "
-                             f"{visible}._jz_frontier IS NULL AND {visible}._jz_tier IS NULL")
-            conn.execute(f"DELETE FROM {CONFIRMED}")
-            for history, _ in self._tables():
-                for batch_id, state in conn.execute(
-                        f"SELECT DISTINCT replace(CAST(_jz_batch_id AS VARCHAR), '-', ''), "
-                        f"_jz_state FROM {history} WHERE _jz_tier IS NULL AND _jz_state IN "
-                        "('VisibleDirect', 'VisibleTransactional')").fetchall():
-                    found[batch_id] = state
+        found = self.confirmations.unconfirmed()
         with self._lock:
             for batch_id in sorted(found):  # UUIDv7: creation order
                 mode = "transactional" if found[batch_id] == "VisibleTransactional" else "direct"
@@ -155,6 +131,4 @@ class Outbox:
 
     def mark_confirmed(self, batch_ids: Sequence[str], tier: int = GLOBAL) -> None:
         """Record confirmations in the store, so the batches are not replayed."""
-        if batch_ids:
-            self.store.execute(f"INSERT INTO {CONFIRMED} SELECT unnest(CAST(? AS UUID[])), ? "
-                               "ON CONFLICT DO NOTHING", [list(batch_ids), tier])
+        self.confirmations.record(batch_ids, tier)

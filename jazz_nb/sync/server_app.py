@@ -43,10 +43,10 @@ from jazz_nb.policy.bundle import Permissions
 from jazz_nb.query.builder import Query
 from jazz_nb.query.sql import Compiled
 from jazz_nb.schema.app import App
+from jazz_nb.store.fates import BatchRegistry, Record
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import RowVersion, VisibleRow
 from jazz_nb.sync.admission import Admission, Rejected, now_us
-from jazz_nb.sync.batches import BatchRegistry, Record, owner_of
 from jazz_nb.sync.catalogue import Catalogue
 from jazz_nb.sync.frames import Segment, encode_frame, segment_versions, split_segments
 from jazz_nb.sync.frames import versions_segments as to_segments
@@ -359,7 +359,7 @@ class AppState:
         linear = True  # every version extends its row's frontier: a fast store.apply
         now = now_us()
         for (peer, header, _), versions in zip(batches, decoded, strict=True):
-            batch_id, owner = header["batch_id"], owner_of(peer.principal)
+            batch_id, owner = header["batch_id"], peer.principal.owner
             if batch_id in known:
                 fates.append((peer.id, encode(known[batch_id])))
                 continue
@@ -390,7 +390,7 @@ class AppState:
         before = self._scopes_before(accepted, olds)
         accepted, failed = self._apply(accepted, linear, bool(guessed))
         assert self.batches is not None
-        self.batches.record(rejected + [(h["batch_id"], owner_of(peer.principal), None, None)
+        self.batches.record(rejected + [(h["batch_id"], peer.principal.owner, None, None)
                                         for peer, h, _ in accepted])
         answers.update((h["batch_id"], _fate(h)) for _, h, _ in accepted)
         answers.update((fate["batch_id"], fate) for _, fate in failed)
@@ -427,7 +427,7 @@ class AppState:
         stored = self.batches.stored(self.catalogue.apps.values(), missing)
         out: dict[str, dict[str, Any]] = {}
         for peer, header, _ in batches:
-            batch_id, owner = header["batch_id"], owner_of(peer.principal)
+            batch_id, owner = header["batch_id"], peer.principal.owner
             record = decided.get(batch_id)
             if record is not None:
                 out[batch_id] = _taken(batch_id) if record.owner != owner else (
@@ -495,7 +495,7 @@ class AppState:
     def _reject(self, peer: Peer, batch_id: str, err: Rejected) -> dict[str, Any]:
         code = err.code or "permission_denied"
         assert self.batches is not None
-        self.batches.record([(batch_id, owner_of(peer.principal), code, str(err))])
+        self.batches.record([(batch_id, peer.principal.owner, code, str(err))])
         return _rejection(batch_id, code, str(err))
 
     def _apply(self, accepted: list[Accepted], linear: bool, presumed: bool,

@@ -1,4 +1,4 @@
-"""The server's batch registry: who sent each batch, and what became of it.
+"""The server's batch registry, a table of its store: who sent each batch, what became of it.
 
 A batch id belongs to the principal that sent it first (a session's user, or the backend / admin
 role). Its fate — accepted, or rejected with a code and reason — is recorded under that owner and
@@ -24,25 +24,12 @@ from typing import TYPE_CHECKING
 from jazz_nb.store import layout
 
 if TYPE_CHECKING:
-    from jazz_nb.auth.server_auth import Principal
     from jazz_nb.schema.app import App
     from jazz_nb.store.store import Store
 
 TABLE = "_jz_sync_batches"
 Record = tuple[str, str, str | None, str | None]  # (batch id, owner, code, reason)
-
-
-def owner_of(principal: Principal) -> str:
-    """The owner key of batches a principal sends: ``user:<id>`` for sessions, else its role.
-
-    Example:
-        >>> from jazz_nb.auth.server_auth import Principal
-        >>> from jazz_nb.auth.session import Session
-        >>> owner_of(Principal("user", Session("alice"))), owner_of(Principal("backend"))
-        ('user:alice', 'backend')
-    """
-    session = principal.session
-    return f"user:{session.user_id}" if session is not None else principal.role
+"""A decision: the owner is ``Principal.owner`` of the sender."""
 
 
 @dataclass(frozen=True)
