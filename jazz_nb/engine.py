@@ -23,13 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import MonotonicClock, RowState, RowVersion
 from jazz_nb.writes.handle import BatchTracker, WriteHandle
+
+if TYPE_CHECKING:
+    from jazz_nb.lens.runtime import Migrations
+    from jazz_nb.live.registry import LiveRegistry
+    from jazz_nb.policy.bundle import Permissions
+    from jazz_nb.sync.client import SyncClient
 
 
 @dataclass(frozen=True)
@@ -85,11 +91,11 @@ class Engine:
     app_id: str
     clock: MonotonicClock = field(default_factory=MonotonicClock)
     tracker: BatchTracker = field(default_factory=BatchTracker)
-    permissions: Any = None  # jazz_nb.policy.Permissions once a bundle is loaded (enforcing)
-    migrations: Any = None  # jazz_nb.lens.runtime.Migrations once lenses are registered
-    sync: Any = None  # jazz_nb.sync.client.SyncClient once connected (jz.connect)
+    permissions: Permissions | None = None  # the bundle bound to the store's app (enforcing)
+    migrations: Migrations | None = None  # the lens graph, once lenses are registered
+    sync: SyncClient | None = None  # once connected (jz.connect)
     closed: bool = False
-    live_registry: Any = None  # jazz_nb.live.LiveRegistry of every view, made on first use
+    live_registry: LiveRegistry | None = None  # the live queries of every view, made on first use
     observers: list[CommitObserver] = field(default_factory=list)
 
     def observe(self, observer: CommitObserver) -> Callable[[], None]:
@@ -97,7 +103,7 @@ class Engine:
         self.observers.append(observer)
         return lambda: self.observers.remove(observer) if observer in self.observers else None
 
-    def attach_sync(self, client: Any) -> None:
+    def attach_sync(self, client: SyncClient) -> None:
         """Connect a sync client: it observes every commit (its outbox sends them upstream)."""
         self.sync = client
         self.observe(client.committed)
