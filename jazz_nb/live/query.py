@@ -49,10 +49,10 @@ from jazz_nb.errors import JazzError
 from jazz_nb.live import chunks as ch
 from jazz_nb.live import order
 from jazz_nb.live.delta import Delta
-from jazz_nb.live.deps import Dependencies
 from jazz_nb.live.direct import DirectEval
 from jazz_nb.live.frame import ChunkMirror, FrameMirror, arrow_backed
 from jazz_nb.live.keys import PositionIndex
+from jazz_nb.live.plan import Plan
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,43 +82,6 @@ class _Change:
         return len(self.removed_pos) > 0 or len(self.inserted_pos) > 0
 
 
-@dataclass
-class _Shape:
-    """What a query needs to be maintained: statements, sort keys, hidden columns."""
-
-    public: list[str]
-    hidden: list[str]
-    keys: list[order.SortKey]
-    windowed: bool
-    limit: int | None
-    offset: int
-    full: Any  # Compiled, with window
-    only_ids: Any  # Compiled, restricted to $jz_ids, no window
-    public_compiled: Any  # Compiled of the user's query (for Row objects)
-
-
-def _shape(db: Any, query: Query) -> _Shape:
-    public_compiled = db.compile(query)
-    public = [c.name for c in public_compiled.columns]
-    sort_cols = [k.column for k in query.ordering]
-    hidden = [c for c in dict.fromkeys(sort_cols) if c not in public]
-    work = query
-    if hidden:
-        base = query.selection if query.selection is not None else ("*",)
-        work = query.select(*base, *hidden)
-    keys = []
-    for key in query.ordering:
-        column = query.column(key.column)
-        desc = key.direction == "desc"
-        keys.append(order.SortKey(key.column, desc, column.nullable and not desc))
-    if all(k.column != "id" for k in query.ordering):
-        keys.append(order.SortKey("id"))
-    full = db.compile(work)
-    return _Shape(public, hidden, keys, query.row_limit is not None or bool(query.row_offset),
-                  query.row_limit, query.row_offset or 0, full, db.compile(work, only_ids=True),
-                  public_compiled)
-
-
 def _same(a: pa.Array, b: pa.Array) -> np.ndarray:
     """Elementwise 'same value' (nulls equal nulls, NaN equals NaN, nested compared deeply)."""
     if len(a) == 0:
@@ -144,7 +107,8 @@ class LiveQuery:
     Create it with ``db.live(query)``; use it as a context manager or ``close()`` it.
     Writes made on this thread show up before the write call returns; changes committed on
     other threads are queued and applied at the next flush (the kernel's IO loop in Jupyter,
-    ``wait_for`` or ``db.flush()`` elsewhere).
+    ``wait_for`` or ``db.flush()`` elsewhere). ``plan`` (``jazz_nb.live.plan.Plan``) holds its
+    compiled statements; ``replan()`` rebuilds it.
     """
 
     def __init__(self, db: Any, query: Query, *, flush_interval: float = 0.1) -> None:
@@ -176,13 +140,13 @@ class LiveQuery:
         self._internal_schema: pa.Schema | None = None
         self._public_schema: pa.Schema | None = None
         self._narrow: dict[str, ChunkMirror] = {}
-        self._plan()
+        self.plan = Plan.of(self.db, self.query)
         self._registry = registry_for(db)
-        sync = getattr(db.engine, "sync", None)  # query-scoped sync: subscribe upstream and,
+        sync = db.engine.sync  # query-scoped sync: subscribe upstream and,
         self._upstream = sync.subscribe(query, wait=True) if sync else None  # if online, wait
         with db.store.lock:  # no commit between the first read and listening
             self._table = self._fetch_full()
-            self._direct = DirectEval.build(db, query, self._table.schema, self._shape.keys)
+            self._direct = DirectEval.build(db, query, self._table.schema, self.plan.keys)
             self._starts = ch.bounds(self._table.column(0))  # every column shares the layout
             self._index = PositionIndex(self._table.column("id"), self._starts)
             self._registry.add(self)
@@ -218,7 +182,7 @@ class LiveQuery:
 
     def _visible(self) -> pa.Table:
         """The internal table without hidden sort columns (internal string types)."""
-        return self._table.select(self._shape.public) if self._shape.hidden else self._table
+        return self._table.select(self.plan.public) if self.plan.hidden else self._table
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """Arrow PyCapsule stream of the current version (polars, DuckDB, pyarrow read it)."""
@@ -279,7 +243,7 @@ class LiveQuery:
     @property
     def sql(self) -> str:
         """The compiled SQL of the query."""
-        return self._shape.public_compiled.sql
+        return self.plan.public_compiled.sql
 
     def on_change(self, callback: Callable[..., Any]) -> Callable[[], None]:
         """Call ``callback(live, delta)`` after every flush that changed the result (once per
@@ -348,22 +312,13 @@ class LiveQuery:
         Example:
             >>> # db.migrations.add(s.migration(v2, v3)) re-plans every live query this way
         """
-        self._plan()
+        self.plan = Plan.of(self.db, self.query)
         if threading.get_ident() == self.owner:
             self.refresh()
         else:
             with self._lock:
                 self._pending_full = True
             self._event.set()
-
-    def _plan(self) -> None:
-        """The compiled statements, the tables and rows the result depends on, and the tables
-        whose any change re-runs the query (policies reading other rows)."""
-        self._shape = _shape(self.db, self.query)
-        self._deps = Dependencies(self.db, self.query)
-        refresh = getattr(self.db.compile_context(), "refresh_tables", None)
-        self._refresh = frozenset(refresh(self._deps.tables)) if refresh is not None else \
-            frozenset()
 
     def close(self) -> None:
         """Stop following changes (the frame keeps its last content)."""
@@ -407,8 +362,8 @@ class LiveQuery:
     def _receive(self, changes: Any) -> bool:
         """Queue a committed change set; returns whether it concerns this query."""
         tables: dict[str, tuple[str, ...]] = changes.tables
-        relevant = {t: ids for t, ids in tables.items() if t in self._deps.tables}
-        rerun = any(t in self._refresh for t in tables)
+        relevant = {t: ids for t, ids in tables.items() if t in self.plan.deps.tables}
+        rerun = any(t in self.plan.refresh for t in tables)
         if not relevant and not rerun:
             return False
         with self._lock:
@@ -488,7 +443,7 @@ class LiveQuery:
         return delta
 
     def _fetch_full(self) -> pa.Table:
-        table = self.db.fetch_arrow(self._shape.full)
+        table = self.db.fetch_arrow(self.plan.full)
         if self._internal_schema is None:
             self._plan_types(table.schema)
         assert self._internal_schema is not None
@@ -506,12 +461,12 @@ class LiveQuery:
         for field_ in schema:
             if wide and pa.types.is_string(field_.type):
                 fields.append(field_.with_type(pa.large_string()))
-                if field_.name in self._shape.public:
+                if field_.name in self.plan.public:
                     self._narrow[field_.name] = ChunkMirror(field_.type)
             else:
                 fields.append(field_)
         self._internal_schema = pa.schema(fields, metadata=schema.metadata)
-        self._public_schema = pa.schema([schema.field(n) for n in self._shape.public],
+        self._public_schema = pa.schema([schema.field(n) for n in self.plan.public],
                                         metadata=schema.metadata)
 
     def _fetch_ids(self, ids: list[str], rows: dict[str, Any] | None = None) -> pa.Table:
@@ -519,7 +474,7 @@ class LiveQuery:
         written records when all are known and the query is plain, else by DuckDB."""
         if self._direct is not None and rows is not None and all(i in rows for i in ids):
             return self._direct.fetch({i: rows[i] for i in ids})
-        table = self.db.fetch_arrow(self._shape.only_ids, ids)
+        table = self.db.fetch_arrow(self.plan.only_ids, ids)
         if table.schema != self._table.schema:
             table = table.cast(self._table.schema)
         return table
@@ -528,10 +483,10 @@ class LiveQuery:
                  rows: dict[str, Any] | None) -> _Change | None:
         if full:
             return self._diff(self._fetch_full())
-        candidates = self._deps.candidates(pending, self._table)
+        candidates = self.plan.deps.candidates(pending, self._table)
         if not candidates:
             return None
-        if self._shape.windowed:
+        if self.plan.windowed:
             if not self._window_reached(candidates, pending, rows):
                 return None
             return self._diff(self._fetch_full())
@@ -540,7 +495,7 @@ class LiveQuery:
     def _window_reached(self, candidates: list[str], pending: dict[str, set[str]],
                         rows: dict[str, Any] | None) -> bool:
         """Whether a change can alter the window (else skip the re-query)."""
-        if self._shape.offset:
+        if self.plan.offset:
             return True
         inside = self._index.lookup(candidates) >= 0
         if inside.any():
@@ -551,10 +506,10 @@ class LiveQuery:
         if fetched.num_rows == 0:
             return False
         n = self._table.num_rows
-        if self._shape.limit is None or n < self._shape.limit:
+        if self.plan.limit is None or n < self.plan.limit:
             return True
         try:
-            points = order.insertion_points(self._table, self._shape.keys, fetched)
+            points = order.insertion_points(self._table, self.plan.keys, fetched)
         except order.Unsortable:
             return True
         return bool((points < n).any())
@@ -576,7 +531,7 @@ class LiveQuery:
         added = np.flatnonzero(f_pos < 0)
         changed = self._changed_columns(f_pos[common], fetched, common)
         # moves: rows whose sort key changed
-        sort_cols = {k.column for k in self._shape.keys}
+        sort_cols = {k.column for k in self.plan.keys}
         key_changed = np.zeros(len(common), dtype=bool)
         for name in sort_cols & set(changed):
             key_changed |= changed[name]
@@ -595,7 +550,7 @@ class LiveQuery:
         inserted_pos = np.zeros(0, dtype=np.int64)
         if inserted is not None:
             try:
-                points = order.insertion_points(self._table, self._shape.keys, inserted)
+                points = order.insertion_points(self._table, self.plan.keys, inserted)
             except order.Unsortable:
                 return self._diff(self._fetch_full())
             kept_before = points - np.searchsorted(leaving_pos, points, side="left")
@@ -633,7 +588,7 @@ class LiveQuery:
         near = np.array([p - 1 in occupied or p + 1 in occupied for p in positions.tolist()])
         rows = ch.gather_table(fetched, moved)
         try:
-            fits = order.sorted_between(self._table, self._shape.keys, positions, rows)
+            fits = order.sorted_between(self._table, self.plan.keys, positions, rows)
         except order.Unsortable:
             return moved
         return moved[~fits | near]
@@ -644,7 +599,7 @@ class LiveQuery:
                removed_pos: np.ndarray) -> Delta:
         """The flush's ``Delta``: ``entering`` rows (added, then moved) sit at
         ``inserted_pos`` (both sorted); rows ``common[stay]`` stay, at ``stay_final``."""
-        public = set(self._shape.public)
+        public = set(self.plan.public)
         names = [n for n in changed if n in public]
         shown = np.column_stack([changed[n] for n in names]) if names else \
             np.zeros((len(common), 0), dtype=bool)
@@ -755,7 +710,7 @@ class LiveQuery:
             if plan is not None:
                 inserted = change.inserted if change.inserted is not None else \
                     self._table.slice(0, 0)
-                mirror.splice(public, plan, inserted.select(self._shape.public))
+                mirror.splice(public, plan, inserted.select(self.plan.public))
             mirror.update_cells(public, [
                 (name, positions, values, rebuilt[name])
                 for name, (positions, values) in change.updates.items()

@@ -39,7 +39,7 @@ class Subscription:
                  ) -> None:
         self.callback = callback
         self.live = LiveQuery(db, query)  # .df never read: no frame is built
-        self._compiled = self.live._shape.public_compiled
+        self._compiled = self.live.plan.public_compiled
         self.rows: list[Row] = rows_from_arrow(self.live.arrow, self._compiled)
         self.live.on_change(self._changed)
         first = [{"kind": ADDED, "id": r.id, "index": i, "item": r}

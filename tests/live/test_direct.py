@@ -89,7 +89,7 @@ def _check(values: list[dict[str, Any]], query: jz.Query) -> None:
         with db.live(query) as live:
             direct = live._direct
             assert direct is not None
-            shape = live._shape
+            shape = live.plan
             records = {**db.store.current("items", ids), "missing": None}
             expected = db.fetch_arrow(shape.only_ids, ids).cast(live._table.schema)
             assert _plain(direct.fetch(records)) == _plain(expected)
@@ -113,5 +113,5 @@ def test_plain_live_queries_skip_duckdb_and_others_do_not() -> None:
     assert list(plain.df["title"]) == ["a"] and list(joined.df["title"]) == ["a"]
     assert len(calls) == 2  # the include query's two re-evaluations only
     assert DirectEval.build(db, app.todos.include(project=True), plain._table.schema,
-                            plain._shape.keys) is None
+                            plain.plan.keys) is None
     db.close()

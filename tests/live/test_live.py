@@ -251,6 +251,23 @@ def test_every_session_view_shares_one_store_listener(db: jz.Db, app: s.App) -> 
     assert all(row_id in live.ids for live in lives)
 
 
+def test_replan_rebuilds_the_plan_and_reruns_into_the_same_frame(db: jz.Db, app: s.App) -> None:
+    todo(db, app, "a")
+    live = db.live(app.todos)
+    frame, plan, version = live.df, live.plan, live.version
+    live.replan()  # on the owner thread: at once
+    assert live.plan is not plan and live.df is frame and len(frame) == 1
+    plan = live.plan
+    worker = threading.Thread(target=live.replan)
+    worker.start()
+    worker.join()
+    assert live.plan is not plan  # from another thread too; the re-run waits for a flush
+    todo(db, app, "b")
+    db.flush()
+    assert live.df is frame and sorted(frame["title"]) == ["a", "b"]
+    assert live.version > version
+
+
 def test_subscribe_all_delivers_jazz_deltas(db: jz.Db, app: s.App) -> None:
     first = todo(db, app, "a", priority=2)
     calls: list[tuple[list, list]] = []
