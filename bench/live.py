@@ -13,9 +13,17 @@ Measures, on a live query whose result has ``--rows`` rows (``todos.where(done=F
 * a 1,000-row mixed batch (500 updates, 250 inserts, 250 deletes), end to end and the live part
   alone (re-evaluating the 1,000 ids + applying), median of 7 after 3 warm-up batches (the
   first batch after the frame was built is shown on its own row);
-* one-row insert and one-row delete, end to end and the live part alone;
+* one-row insert and one-row delete, each with a label look-up in the frame right after
+  (``frame.loc[id]``: pandas rebuilds its id hash table after a structural change), end to end
+  and the live part alone;
+* the floor of a one-row update: one numpy position look-up of the id and one pandas ``.iat``
+  write into a plain frame of the same result — what any in-place update must at least do;
 * memory of the live query (Arrow buffers counted once, frame, position index) vs the plain
   ``db.df(q)`` frame.
+
+Targets are ratios measured side by side in this run: a 1-row update ≥ 200× re-running the
+query and within 10× of its floor; a 1-row insert and a 1-row delete (with the look-up) ≥ 50×
+each; the 1,000-row batch ≥ 20×.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import random
 import statistics
 import time
 
+import numpy as np
 import pandas as pd
 
 import jazz_nb as jz
@@ -51,6 +60,10 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3f} ms" if seconds < 0.01 else f"{seconds * 1000:.1f} ms"
 
 
+def _x(ratio: float) -> str:
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.1f}x"
+
+
 def _ok(flag: bool) -> str:
     return "yes" if flag else "NO"
 
@@ -59,6 +72,21 @@ def _ids(live: LiveQuery) -> pd.Index:
     """The live frame's row ids (not ``live.ids``: a list of a million Python strings would
     make every garbage-collector pass, and so every measurement, slower)."""
     return live.df.index
+
+
+def _update_floor(frame: pd.DataFrame, rng: random.Random, repeat: int) -> float:
+    """Seconds (median) of the least an in-place 1-row update does: find the row's position
+    (a binary search over the sorted ids, in numpy) and write one cell (``.iat``)."""
+    keys = frame.index.to_numpy()
+    by_key = np.argsort(keys)
+    sorted_keys = keys[by_key]
+    column = frame.columns.get_loc("title")
+
+    def once() -> None:
+        rid = keys[rng.randrange(len(keys))]
+        frame.iat[int(by_key[np.searchsorted(sorted_keys, rid)]), column] = "floor"
+
+    return median_ms(once, repeat=repeat) / 1000
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -126,13 +154,16 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(9):
         t0 = time.perf_counter()
         row = db.insert(app.todos, {"title": f"single {i}", "done": False})
+        found = frame.loc[row.id, "title"]
         ins_total.append(time.perf_counter() - t0)
         ins_live.append(live.timings["compute"] + live.timings["apply"])
-        assert frame.at[row.id, "title"] == f"single {i}"
-        victim = ids[rng.randrange(len(ids) // 2)]
+        assert found == f"single {i}"
+        victim, other = ids[rng.randrange(len(ids) // 2)], row.id
         t0 = time.perf_counter()
         db.delete(app.todos, victim)
+        found = frame.loc[other, "title"]
         del_total.append(time.perf_counter() - t0)
+        assert found == f"single {i}"
         del_live.append(live.timings["compute"] + live.timings["apply"])
         assert live.last_delta.removed == (victim,)
         ids = _ids(live)
@@ -140,27 +171,34 @@ def main(argv: list[str] | None = None) -> None:
     dele, del_l = statistics.median(del_total), statistics.median(del_live)
     pd.testing.assert_frame_equal(frame, db.df(q))
 
+    # -- the floor of an update: a numpy position look-up and a pandas .iat write ------------
+    floor = _update_floor(db.df(q), rng, args.repeat)
+
     # -- memory --------------------------------------------------------------------------------
     gc.collect()
     plain = int(db.df(q).memory_usage(deep=True, index=True).sum())
     mine = live.memory_bytes()
 
+    def versus(total: float, live_part: float, target: float) -> list[str]:
+        """Naive (the same write, then re-running the query), ratio, target, ok."""
+        naive = total - live_part + naive_df
+        return [_ms(naive), _x(naive / total), f">= {target:g}x re-query",
+                _ok(naive / total >= target)]
+
     rows = [
-        ["1-row update: db.update -> live.df", _ms(upd), _ms(upd - upd_live + naive_df),
-         f"{(upd - upd_live + naive_df) / upd:.0f}x", "<= 5 ms", _ok(upd <= 0.005)],
+        ["1-row update: db.update -> live.df", _ms(upd), *versus(upd, upd_live, 200)],
+        ["  vs its floor (numpy look-up + .iat write)", _ms(upd), _ms(floor),
+         f"{_x(upd / floor)} the floor", "<= 10x the floor", _ok(upd <= 10 * floor)],
         ["  refresh of live.df vs re-running db.df(q)", _ms(upd_live), _ms(naive_df),
-         f"{naive_df / upd_live:.0f}x", ">= 100x", _ok(naive_df / upd_live >= 100)],
-        ["  in-memory apply step", _ms(upd_apply), "", "", "<= 0.2 ms", _ok(upd_apply <= 2e-4)],
-        ["1,000-row mixed batch, end to end", _ms(batch), _ms(naive_df + batch - batch_l),
-         f"{(naive_df + batch - batch_l) / batch:.1f}x", "<= 50 ms", _ok(batch <= 0.05)],
-        ["  live part", _ms(batch_l), _ms(naive_df), f"{naive_df / batch_l:.0f}x", "", ""],
+         _x(naive_df / upd_live), "", ""],
+        ["  in-memory apply step", _ms(upd_apply), "", "", "", ""],
+        ["1,000-row mixed batch, end to end", _ms(batch), *versus(batch, batch_l, 20)],
+        ["  live part", _ms(batch_l), _ms(naive_df), _x(naive_df / batch_l), "", ""],
         ["  first batch after the frame was built", _ms(first_batch), "", "", "", ""],
-        ["1-row insert, end to end", _ms(ins), _ms(naive_df + ins - ins_l),
-         f"{(naive_df + ins - ins_l) / ins:.1f}x", "<= 50 ms", _ok(ins <= 0.05)],
-        ["  live part", _ms(ins_l), _ms(naive_df), f"{naive_df / ins_l:.0f}x", "", ""],
-        ["1-row delete, end to end", _ms(dele), _ms(naive_df + dele - del_l),
-         f"{(naive_df + dele - del_l) / dele:.1f}x", "<= 50 ms", _ok(dele <= 0.05)],
-        ["  live part", _ms(del_l), _ms(naive_df), f"{naive_df / del_l:.0f}x", "", ""],
+        ["1-row insert + frame.loc[id], end to end", _ms(ins), *versus(ins, ins_l, 50)],
+        ["  live part", _ms(ins_l), _ms(naive_df), _x(naive_df / ins_l), "", ""],
+        ["1-row delete + frame.loc[id], end to end", _ms(dele), *versus(dele, del_l, 50)],
+        ["  live part", _ms(del_l), _ms(naive_df), _x(naive_df / del_l), "", ""],
         ["memory: live query vs plain db.df", f"{mine / 1e6:.1f} MB", f"{plain / 1e6:.1f} MB",
          f"{mine / plain:.2f}x", "<= 1.5x", _ok(mine <= 1.5 * plain)],
     ]
