@@ -1,8 +1,9 @@
-"""Engine benchmark: batched inserts, pushed-down queries and Arrow export on DuckDB.
+"""Engine benchmark: import weight, write paths, pushed-down queries and Arrow export.
 
 Run ``python -m bench.engine [--rows 1000000]``. Beside each figure it measures the naive way in
-the same run: per-row ``executemany`` inserts, and loading the whole table into pandas to filter
-there.
+the same run: per-row ``executemany`` inserts, ``insert_many`` of the same rows as a DataFrame
+(for a batch of ``b.insert`` calls and a loop of ``db.insert``), and loading the whole table into
+pandas to filter there.
 
 Example:
     >>> # python -m bench.engine --rows 200000
@@ -17,6 +18,7 @@ import subprocess
 import sys
 
 import duckdb
+import pandas as pd
 
 import jazz_nb as jz
 from bench.report import median_ms, print_table, timed
@@ -72,6 +74,33 @@ def heavy_modules() -> list[str]:
                           check=True).stdout.split()
 
 
+def write_path_rows(app: s.App, executemany_rate: float) -> list[tuple[object, ...]]:
+    """A batch of 10,000 ``b.insert`` calls and a loop of 2,000 ``db.insert`` calls, against
+    ``insert_many`` of the same rows as a DataFrame and per-row ``executemany``, in rows/s."""
+    rows = sample_rows(10_000, seed=4)
+    frame = pd.DataFrame(rows)
+    with jz.create_db(app, app_id="bench-writes") as db:
+        many = len(rows) / timed(lambda: db.insert_many(app.todos, frame))
+
+        def batch_loop() -> None:
+            with db.batch() as batch:
+                for row in rows:
+                    batch.insert(app.todos, row)
+
+        batched = len(rows) / timed(batch_loop)
+        singles = rows[:2000]
+        single = len(singles) / timed(lambda: [db.insert(app.todos, r) for r in singles])
+    return [
+        ("batch of b.insert vs insert_many(DataFrame) (rows/s)", f"{batched:,.0f}",
+         f"{many:,.0f}", f"{many / batched:.1f}x slower", "<= 5x slower", many <= 5 * batched),
+        ("batch of b.insert vs executemany (rows/s)", f"{batched:,.0f}",
+         f"{executemany_rate:,.0f}", f"{batched / executemany_rate:.0f}x", ">= 30x",
+         batched >= 30 * executemany_rate),
+        ("loop of db.insert vs insert_many(DataFrame) (rows/s)", f"{single:,.0f}",
+         f"{many:,.0f}", f"{many / single:.0f}x slower", "<= 20x slower", many <= 20 * single),
+    ]
+
+
 def main() -> None:
     """Run every measurement and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -93,6 +122,8 @@ def main() -> None:
         naive = naive_executemany_rate(sample_rows(5_000, seed=2))
         results.append(("batched inserts (rows/s)", f"{rate:,.0f}", f"{naive:,.0f}",
                          f"{rate / naive:.0f}x", ">= 100,000", rate >= 100_000))
+
+        results += write_path_rows(app, naive)
 
         rest = args.rows - len(batch)
         for start in range(0, rest, 200_000):
