@@ -129,8 +129,10 @@ class Db:
         with store.lock:
             if check_conflicts:
                 self._check_conflicts(versions)
-            if versions:
-                store.apply(versions, fresh=writer.only_new_rows)
+            if versions and writer.only_new_rows:
+                store.write_local(versions)
+            elif versions:
+                store.apply(versions)
             return self._committed(writer.batch_id, versions, writer.state)
 
     def commit_reading(self, writer: Writer, reads: Mapping[str, Collection[str]],

@@ -39,6 +39,7 @@ from jazz_nb import filelock
 from jazz_nb.errors import JazzError, QueryError, WriteError
 from jazz_nb.schema.app import App
 from jazz_nb.store.changes import ChangeCollector, ChangeSet
+from jazz_nb.store.memtable import LIMIT, Memtable
 from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable, Record
 from jazz_nb.store.versions import VISIBLE_STATES, RowState, RowVersion, VisibleRow
@@ -137,6 +138,9 @@ class Store:
         self.path = path
         self.lock = threading.RLock()
         self._file_lock, self._conn = _open(path)
+        # an in-memory store keeps recent local writes in a memtable; a file store writes
+        # through, so a write that returned is in DuckDB's WAL (durable at tier local)
+        self._memtable = Memtable() if path is None or path == ":memory:" else None
         self._tables: dict[tuple[str, str], PhysicalTable] = {}
         self._listeners: list[Listener] = []
         self._closed = False
@@ -154,6 +158,7 @@ class Store:
             ...     store.conn.execute("SELECT 1").fetchall()
             [(1,)]
         """
+        self.absorb()
         return self._conn
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
@@ -169,7 +174,19 @@ class Store:
             [(2,)]
         """
         with self.lock:
+            self.absorb()
             return self._conn.execute(sql, params)
+
+    @property
+    def pending(self) -> int:
+        """Versions the memtable holds that DuckDB has not absorbed yet (0 for a file store).
+
+        Example:
+            >>> from jazz_nb import s
+            >>> Store(s.define_app({"todos": s.table(title=s.string())})).pending
+            0
+        """
+        return len(self._memtable) if self._memtable is not None else 0
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A separate connection to the same database, for reading on another thread.
@@ -181,6 +198,7 @@ class Store:
             [(42,)]
         """
         with self.lock:
+            self.absorb()
             return self._conn.cursor()
 
     def close(self) -> None:
@@ -324,11 +342,77 @@ class Store:
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
+            self.absorb()
             with self._transaction():
                 for key, members in groups.items():
                     with _storage_errors(tables[key], len(members)):
                         self._apply_table(tables[key], members, fresh, changes)
             return self._publish(changes.build())
+
+    def write_local(self, versions: Sequence[RowVersion]) -> ChangeSet:
+        """Store versions this process just wrote: new, under new batch ids, each extending its
+        row's current frontier (what ``apply(..., fresh=True)`` promises). An in-memory store
+        holds them in its memtable (``absorb`` writes them to DuckDB later, in bulk); a file
+        store writes them through.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> store.write_local([v]).tables
+            {'todos': ('01900000-0000-7000-8000-000000000001',)}
+            >>> store.current("todos", [row])[row].data  # from the memtable
+            {'title': 'x'}
+        """
+        memtable = self._memtable
+        if memtable is None:
+            return self.apply(versions, fresh=True)
+        if not versions:
+            return ChangeSet()
+        groups = _by_table(versions)
+        tables = {key: self.physical(*key, WriteError) for key in groups}
+        changes = ChangeCollector()
+        with self.lock:
+            for key, members in groups.items():
+                table = tables[key]
+                fast, existed = _fast_forward(members)
+                shown = {row: members[i] for row, i in fast.items()}
+                memtable.add((table.name, table.schema_hash), members, shown, existed)
+                changes.add_rows(table.name, list(fast), _own(table, shown))
+                changes.add_batches([v.batch_id for v in members])
+            if len(memtable) >= LIMIT:
+                self.absorb()
+            return self._publish(changes.build())
+
+    def absorb(self) -> None:
+        """Write the memtable's pending versions into DuckDB: per table one bulk history insert
+        and one visible-table write, all in one transaction. Every read of DuckDB as a whole
+        (``conn``, ``execute``, merges, history) does this first, so it sees every write.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> _ = store.write_local([v])  # held in the memtable
+            >>> store.absorb()
+            >>> store.execute("SELECT title FROM todos__dae5d95131c6").fetchall()
+            [('x',)]
+        """
+        with self.lock:
+            memtable = self._memtable
+            if memtable is None or not len(memtable) or self._closed:
+                return
+            with self._transaction():
+                for key, layer in memtable.layers.items():
+                    table = self._tables[key]
+                    with _storage_errors(table, len(layer.versions)):
+                        self._insert_history(table, layer.versions)
+                        new = [v for row, v in layer.shown.items() if row not in layer.existed]
+                        old = [v for row, v in layer.shown.items() if row in layer.existed]
+                        self._write_visible(table, _Rows(list(new)), _Rows(list(old)), [])
+            memtable.clear()
 
     def rewrite(self, reads: Mapping[str, Collection[str]],
                 build: Callable[[dict[str, dict[str, VisibleRow]]], Sequence[RowVersion]],
@@ -361,6 +445,7 @@ class Store:
         tables = {name: self.physical(name, "", WriteError) for name in reads}
         changes = ChangeCollector()
         with self.lock:
+            self.absorb()
             with self._transaction():
                 taken = {name: self._take(tables[name], list(ids)) for name, ids in reads.items()}
                 groups = _by_table(build(taken))
@@ -438,6 +523,7 @@ class Store:
         """Insert brand-new rows from an Arrow source into history and visible tables."""
         changes = ChangeCollector()
         with self.lock:
+            self.absorb()
             with self._source(SOURCE, source), self._transaction():  # rolled back first
                 self._conn.execute(physical.insert_history_sql(None))
                 self._conn.execute(physical.insert_visible_sql(None))
@@ -469,6 +555,9 @@ class Store:
             {'title': 'y'}
         """
         physical = self.physical(table, "", WriteError)
+        if self._memtable is not None:
+            return self._hold_successor(table, row_id, changes, batch_id=batch_id,
+                                        author=author, updated_at=updated_at, delete=delete)
         history, visible = physical.successor_sql(tuple(changes))
         params = {f"v{i}": value for i, value in enumerate(changes.values())}
         params.update(row=row_id, batch=batch_id, at=updated_at, author=author,
@@ -485,6 +574,20 @@ class Store:
             changed.add_rows(table, [row_id], {row_id: version})
             changed.add_batches([batch_id])
             self._publish(changed.build())
+            return version
+
+    def _hold_successor(self, table: str, row_id: str, changes: Mapping[str, Any], *,
+                        batch_id: str, author: str, updated_at: int, delete: bool,
+                        ) -> RowVersion | None:
+        """``write_successor`` into the memtable: the row read there first, else from DuckDB."""
+        with self.lock:
+            row = self.current(table, [row_id]).get(row_id)
+            if row is None or row.is_deleted or row.frontier != (row.batch_id,):
+                return None
+            version = RowVersion(table, row_id, batch_id, row.frontier, updated_at,
+                                 row.created_by, row.created_at, author, {**row.data, **changes},
+                                 delete_kind="soft" if delete else None)
+            self.write_local([version])
             return version
 
     def _apply_table(self, table: PhysicalTable, versions: Sequence[RowVersion], fresh: bool,
@@ -671,6 +774,7 @@ class Store:
         params += [batch_id, state] + ([tier] if tier is not None else [])
         changes = ChangeCollector()
         with self.lock:
+            self.absorb()
             with self._transaction():
                 for table in self._tables.values():
                     with _storage_errors(table, 1):
@@ -696,10 +800,19 @@ class Store:
             ('abababababababababababababababab',)
         """
         physical = self.physical(table, schema_hash)
+        ids = list(dict.fromkeys(row_ids))
+        found: dict[str, VisibleRow] = {}
         with self.lock:
-            rows = self._select_ids(lambda match: physical.select_visible_sql(match("id")),
-                                    list(dict.fromkeys(row_ids)))
-        return {r.row_id: r for r in map(physical.decode_visible, rows)}
+            if self._memtable is not None:  # the memtable's entries are the newer ones
+                key = (physical.name, physical.schema_hash)
+                for row_id in ids:
+                    row = self._memtable.shown(key, row_id)
+                    if row is not None:
+                        found[row_id] = row
+                ids = [row_id for row_id in ids if row_id not in found]
+            rows = self._select_ids(lambda match: physical.select_visible_sql(match("id")), ids)
+        found.update((r.row_id, r) for r in map(physical.decode_visible, rows))
+        return found
 
     def history(self, table: str, row_id: str, *, schema_hash: str = "") -> list[RowVersion]:
         """Every stored version of one row, oldest first by ``(updated_at, batch_id)``.
@@ -715,6 +828,7 @@ class Store:
         """
         physical = self.physical(table, schema_hash)
         with self.lock:
+            self.absorb()
             rows = self._select_ids(lambda match: physical.select_history_sql(match("_jz_row_id")),
                                     [row_id])
         return sorted(map(physical.decode_version, rows), key=lambda v: v.order_key)
@@ -733,6 +847,7 @@ class Store:
         """
         out: list[RowVersion] = []
         with self.lock:
+            self.absorb()
             for table in self._tables.values():
                 sql = (table.select_history_sql("_jz_batch_id = CAST(? AS UUID)")
                        + " ORDER BY _jz_row_id")

@@ -1,0 +1,95 @@
+"""The layer of recent row versions an in-memory store holds before DuckDB absorbs them.
+
+A local write of new, linear versions (``Store.write_local``: ``db.insert``, the single-row
+successor of ``db.update``/``db.delete``, batches) is kept here instead of being written to DuckDB
+statement by statement: its versions (for history) and, per row, the entry the row shows now.
+Reads look here first for a row (``Store.current``); anything that reads DuckDB as a whole
+(queries, merges, history) has the store absorb the layer first, in one transaction of bulk
+statements per table. The layer holds at most ``LIMIT`` versions; the write that reaches it
+absorbs it.
+
+Example:
+    >>> from jazz_nb.store.versions import RowVersion
+    >>> layer = Memtable()
+    >>> v = RowVersion("todos", "r1", "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+    >>> layer.add(("todos", "h"), [v], {"r1": v}, existed=set())
+    >>> len(layer), layer.shown(("todos", "h"), "r1").frontier
+    (1, ('abababababababababababababababab',))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from jazz_nb.store.versions import RowVersion, VisibleRow
+
+LIMIT = 4096  # versions held before a write absorbs them (bounds the layer's memory)
+Key = tuple[str, str]  # (table name, full schema hash)
+
+
+def as_visible(version: RowVersion) -> VisibleRow:
+    """The visible entry a row shows when ``version`` is its only tip.
+
+    Example:
+        >>> v = RowVersion("t", "r", "ab" * 16, (), 1, "me", 1, "me", {"n": 1}, delete_kind="hard")
+        >>> as_visible(v).data, as_visible(v).is_deleted
+        ({}, True)
+    """
+    data = {} if version.delete_kind == "hard" else version.data
+    return VisibleRow(version.table, version.row_id, data, version.created_by,
+                      version.created_at, version.updated_by, version.updated_at,
+                      version.batch_id, (version.batch_id,), version.delete_kind, version.tier)
+
+
+@dataclass
+class TableLayer:
+    """One table version's pending writes: history rows in write order, the entry each touched
+    row shows now, and which of those rows have an entry in DuckDB already."""
+
+    versions: list[RowVersion] = field(default_factory=list)
+    shown: dict[str, RowVersion] = field(default_factory=dict)
+    existed: set[str] = field(default_factory=set)
+
+
+class Memtable:
+    """Pending local writes by table version (see the module doc); guarded by the store's lock.
+
+    Example:
+        >>> Memtable().layers
+        {}
+    """
+
+    def __init__(self) -> None:
+        self._layers: dict[Key, TableLayer] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, key: Key, versions: Sequence[RowVersion], shown: Mapping[str, RowVersion],
+            existed: Collection[str]) -> None:
+        """Hold ``versions`` of one table version; ``shown``: the version each row now shows;
+        ``existed``: rows among them whose entry the versions update (rather than create)."""
+        layer = self._layers.setdefault(key, TableLayer())
+        layer.versions.extend(versions)
+        for row_id, version in shown.items():
+            if row_id not in layer.shown and row_id in existed:
+                layer.existed.add(row_id)
+            layer.shown[row_id] = version
+        self._size += len(versions)
+
+    def shown(self, key: Key, row_id: str) -> VisibleRow | None:
+        """The entry ``row_id`` shows from this layer, or ``None`` if the layer has none."""
+        layer = self._layers.get(key)
+        version = layer.shown.get(row_id) if layer is not None else None
+        return None if version is None else as_visible(version)
+
+    @property
+    def layers(self) -> Mapping[Key, TableLayer]:
+        """Every table version's pending writes."""
+        return self._layers
+
+    def clear(self) -> None:
+        """Forget every pending write (DuckDB holds them now)."""
+        self._layers, self._size = {}, 0
