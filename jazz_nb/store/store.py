@@ -39,6 +39,7 @@ from jazz_nb import filelock
 from jazz_nb.errors import JazzError, QueryError, WriteError
 from jazz_nb.schema.app import App
 from jazz_nb.store.changes import ChangeCollector, ChangeSet
+from jazz_nb.store.journal import Journal, Part
 from jazz_nb.store.memtable import LIMIT, Memtable
 from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable, Record
@@ -138,13 +139,20 @@ class Store:
         self.path = path
         self.lock = threading.RLock()
         self._file_lock, self._conn = _open(path)
-        # an in-memory store keeps recent local writes in a memtable; a file store writes
-        # through, so a write that returned is in DuckDB's WAL (durable at tier local)
-        self._memtable = Memtable() if path is None or path == ":memory:" else None
+        self._memtable = Memtable()  # recent local writes, absorbed by DuckDB in bulk
         self._tables: dict[tuple[str, str], PhysicalTable] = {}
         self._listeners: list[Listener] = []
         self._closed = False
-        self.register_schema(app)
+        self._journal: Journal | None = None  # a file store's memtable, durable
+        self._unreplayed: list[list[Part]] = []  # journal writes of schema versions unknown yet
+        try:
+            self.register_schema(app)
+            if path is not None and path != ":memory:":
+                self._journal = Journal(f"{path}.journal")
+                self._replay(self._journal.records())
+        except BaseException:
+            self.close()
+            raise
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -179,14 +187,14 @@ class Store:
 
     @property
     def pending(self) -> int:
-        """Versions the memtable holds that DuckDB has not absorbed yet (0 for a file store).
+        """Versions the memtable holds that DuckDB has not absorbed yet.
 
         Example:
             >>> from jazz_nb import s
             >>> Store(s.define_app({"todos": s.table(title=s.string())})).pending
             0
         """
-        return len(self._memtable) if self._memtable is not None else 0
+        return len(self._memtable)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A separate connection to the same database, for reading on another thread.
@@ -211,10 +219,16 @@ class Store:
         """
         with self.lock:
             if not self._closed:
-                self._closed = True
-                self._conn.close()
-                if self._file_lock is not None:
-                    self._file_lock.release()
+                try:
+                    if self._journal is not None:  # leave nothing to replay
+                        self.absorb()
+                finally:
+                    self._closed = True
+                    self._conn.close()
+                    if self._journal is not None:
+                        self._journal.close()
+                    if self._file_lock is not None:
+                        self._file_lock.release()
 
     def __enter__(self) -> Store:
         return self
@@ -244,6 +258,8 @@ class Store:
                 for statement in table.create_statements():
                     self._conn.execute(statement)
                 self._tables[(name, app.schema_hash)] = table
+            if self._unreplayed:
+                self._replay(self._unreplayed)
 
     def physical(self, name: str, schema_hash: str = "", error: type[JazzError] = QueryError,
                  ) -> PhysicalTable:
@@ -365,15 +381,19 @@ class Store:
             >>> store.current("todos", [row])[row].data  # from the memtable
             {'title': 'x'}
         """
-        memtable = self._memtable
-        if memtable is None:
-            return self.apply(versions, fresh=True)
         if not versions:
             return ChangeSet()
+        memtable = self._memtable
         groups = _by_table(versions)
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
+            if self._journal is not None:
+                parts = []
+                for key, members in groups.items():
+                    with _storage_errors(tables[key], len(members)):
+                        parts.append((key[0], tables[key].schema_hash, tables[key].arrow(members)))
+                self._journal.append(parts)
             for key, members in groups.items():
                 table = tables[key]
                 fast, existed = _fast_forward(members)
@@ -402,7 +422,7 @@ class Store:
         """
         with self.lock:
             memtable = self._memtable
-            if memtable is None or not len(memtable) or self._closed:
+            if not len(memtable) or self._closed:
                 return
             with self._transaction():
                 for key, layer in memtable.layers.items():
@@ -413,6 +433,38 @@ class Store:
                         old = [v for row, v in layer.shown.items() if row in layer.existed]
                         self._write_visible(table, _Rows(list(new)), _Rows(list(old)), [])
             memtable.clear()
+            self._rewrite_journal()
+
+    def _rewrite_journal(self) -> None:
+        """Empty the journal (DuckDB committed what it held) but for writes not replayed yet."""
+        if self._journal is not None:
+            self._journal.clear()
+            for record in self._unreplayed:
+                self._journal.append(record)
+
+    def _replay(self, records: list[list[Part]]) -> None:
+        """Store the journal's writes DuckDB does not hold yet (a crash came before it absorbed
+        them), re-merging their rows; writes of schema versions not registered yet wait."""
+        known = [r for r in records if all((n, h) in self._tables for n, h, _ in r)]
+        self._unreplayed = [r for r in records if r not in known]
+        if not known:
+            return
+        with self.lock:
+            with self._transaction():
+                for record in known:
+                    for name, schema_hash, rows in record:
+                        self._restore(self._tables[(name, schema_hash)], rows)
+            self._rewrite_journal()
+        log.info("store %s: replayed %d journal write(s)", self.path, len(known))
+
+    def _restore(self, table: PhysicalTable, rows: pa.Table) -> None:
+        """Insert the versions of ``rows`` (history-source form) not stored yet; re-merge them."""
+        with _storage_errors(table, rows.num_rows), self._source(SOURCE, rows):
+            self._conn.execute(
+                table.insert_history_sql(None) + f" WHERE NOT EXISTS (SELECT 1 FROM "
+                f"{table.history} h WHERE h._jz_row_id = CAST({SOURCE}._jz_row_id AS UUID) AND "
+                f"h._jz_batch_id = CAST({SOURCE}._jz_batch_id AS UUID))")
+            self._recompute(table, pc.unique(rows.column("_jz_row_id")).to_pylist())
 
     def rewrite(self, reads: Mapping[str, Collection[str]],
                 build: Callable[[dict[str, dict[str, VisibleRow]]], Sequence[RowVersion]],
@@ -535,12 +587,12 @@ class Store:
     def write_successor(self, table: str, row_id: str, changes: Mapping[str, Any], *,
                         batch_id: str, author: str, updated_at: int, delete: bool = False,
                         ) -> RowVersion | None:
-        """Write a visible row's next version built from its stored entry, in two statements:
-        ``changes`` (user columns, storage form) applied, or a soft delete (``delete=True``).
+        """Write a visible row's next version built from its current entry (the memtable's, else
+        one primary-key read): ``changes`` (user columns, storage form) applied, or a soft delete
+        (``delete=True``); stored like ``write_local``.
 
         Returns the version written, or ``None`` (nothing written) when the row is missing,
-        deleted or has concurrent tips. The local single-row ``db.update``/``db.delete`` path:
-        no read beforehand.
+        deleted or has concurrent tips. The local single-row ``db.update``/``db.delete`` path.
 
         Example:
             >>> from jazz_nb import s
@@ -554,32 +606,7 @@ class Store:
             >>> store.current("todos", [row])[row].data
             {'title': 'y'}
         """
-        physical = self.physical(table, "", WriteError)
-        if self._memtable is not None:
-            return self._hold_successor(table, row_id, changes, batch_id=batch_id,
-                                        author=author, updated_at=updated_at, delete=delete)
-        history, visible = physical.successor_sql(tuple(changes))
-        params = {f"v{i}": value for i, value in enumerate(changes.values())}
-        params.update(row=row_id, batch=batch_id, at=updated_at, author=author,
-                      kind="soft" if delete else None)
-        with self.lock:
-            with self._transaction(), _storage_errors(physical, 1):
-                rows = self._conn.execute(history, params).fetchall()
-                if rows:
-                    self._conn.execute(visible, params)
-            if not rows:
-                return None
-            version = physical.decode_version(rows[0])
-            changed = ChangeCollector()
-            changed.add_rows(table, [row_id], {row_id: version})
-            changed.add_batches([batch_id])
-            self._publish(changed.build())
-            return version
-
-    def _hold_successor(self, table: str, row_id: str, changes: Mapping[str, Any], *,
-                        batch_id: str, author: str, updated_at: int, delete: bool,
-                        ) -> RowVersion | None:
-        """``write_successor`` into the memtable: the row read there first, else from DuckDB."""
+        self.physical(table, "", WriteError)
         with self.lock:
             row = self.current(table, [row_id]).get(row_id)
             if row is None or row.is_deleted or row.frontier != (row.batch_id,):
@@ -803,13 +830,12 @@ class Store:
         ids = list(dict.fromkeys(row_ids))
         found: dict[str, VisibleRow] = {}
         with self.lock:
-            if self._memtable is not None:  # the memtable's entries are the newer ones
-                key = (physical.name, physical.schema_hash)
-                for row_id in ids:
-                    row = self._memtable.shown(key, row_id)
-                    if row is not None:
-                        found[row_id] = row
-                ids = [row_id for row_id in ids if row_id not in found]
+            key = (physical.name, physical.schema_hash)  # the memtable's entries are newer
+            for row_id in ids:
+                row = self._memtable.shown(key, row_id)
+                if row is not None:
+                    found[row_id] = row
+            ids = [row_id for row_id in ids if row_id not in found]
             rows = self._select_ids(lambda match: physical.select_visible_sql(match("id")), ids)
         found.update((r.row_id, r) for r in map(physical.decode_visible, rows))
         return found

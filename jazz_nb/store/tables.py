@@ -88,7 +88,6 @@ class PhysicalTable:
         self._user_schema = lay.user_arrow_schema(schema)
         self._source_schema = pa.schema([*_META_FIELDS, *self._user_schema])
         self._user_struct = pa.struct(list(self._user_schema))
-        self._successors: dict[tuple[str, ...], tuple[str, str]] = {}
 
     # -- DDL and SQL text ----------------------------------------------------------------------
     def create_statements(self) -> list[str]:
@@ -191,45 +190,6 @@ class PhysicalTable:
         sets = zip(self._visible_targets, self._visible_values, strict=True)
         return (f"UPDATE {self.visible} SET " + ", ".join(f"{t} = {e}" for t, e in sets)
                 + " WHERE id = CAST(? AS UUID)")
-
-    def successor_sql(self, changed: tuple[str, ...]) -> tuple[str, str]:
-        """Two statements writing a row's next version straight from its visible entry.
-
-        The first inserts the version into history (parents = the row's frontier, the
-        ``changed`` user columns from parameters ``$v0…``, the rest copied) and returns it in
-        ``decode_version`` form; the second brings the visible entry up to date. Both take
-        ``$row, $batch, $at, $author, $kind`` (delete kind). Only a row with one tip qualifies
-        (its frontier column is NULL, so the UPDATE leaves that list column alone and DuckDB
-        updates the row in place); a missing, deleted or multi-tip row inserts nothing and the
-        caller takes the general path.
-
-        Example:
-            >>> from jazz_nb import s
-            >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
-            >>> history, visible = t.successor_sql(("title",))
-            >>> visible.startswith('UPDATE "todos__abababababab" SET "title" = $v0')
-            True
-        """
-        cached = self._successors.get(changed)
-        if cached is not None:
-            return cached
-        types = dict(zip(self._user, self._types, strict=True))
-        params = {lay.quote(c): f"$v{i}" for i, c in enumerate(changed)}
-        values = [lay.write_expr(params[q], types[q]) if q in params else q for q in self._user]
-        meta = ["id", "CAST($batch AS UUID)", "coalesce(_jz_frontier, [_jz_batch])", "$at",
-                '"$createdBy"', '"$createdAt"', "$author", "'VisibleDirect'", "NULL", "$kind"]
-        history = (f"INSERT INTO {self.history} ({self._history_columns}) SELECT "
-                   + ", ".join([*meta, *values]) + f" FROM {self.visible} WHERE "
-                   "id = CAST($row AS UUID) AND _jz_deleted IS NULL AND _jz_frontier IS NULL "
-                   "RETURNING "
-                   + self._history_reads)
-        sets = [f"{q} = {lay.write_expr(p, types[q])}" for q, p in params.items()]
-        sets += ['"$updatedBy" = $author', '"$updatedAt" = $at', "_jz_batch = CAST($batch AS UUID)",
-                 "_jz_deleted = $kind", "_jz_tier = NULL"]  # the frontier stays NULL
-        visible = (f"UPDATE {self.visible} SET " + ", ".join(sets)
-                   + " WHERE id = CAST($row AS UUID)")
-        self._successors[changed] = (history, visible)
-        return history, visible
 
     @cached_property
     def _history_reads(self) -> str:

@@ -1,11 +1,9 @@
-"""The memtable of an in-memory store: local writes wait there, every read sees them, DuckDB
-absorbs them in bulk; a file store writes through (real DuckDB)."""
+"""The memtable: local writes wait there, every read sees them, DuckDB absorbs them in bulk
+(real DuckDB; the file store's journal is tested in ``test_journal.py``)."""
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
-
 import pytest
 
 import jazz_nb as jz
@@ -76,16 +74,6 @@ def test_the_write_that_fills_the_memtable_absorbs_it(store: Store,
     store.write_local([version(new_row_id(), batch())])
     assert store.pending == 0
     assert len(_tables(store)[1]) == 5
-
-
-def test_a_file_store_writes_through(tmp_path: Path) -> None:
-    path = str(tmp_path / "app.duckdb")
-    v = version(new_row_id(), batch(), data={"title": "kept"})
-    with Store(APP, path) as first:
-        first.write_local([v])
-        assert first.pending == 0
-    with Store(APP, path) as second:
-        assert second.current("todos", [v.row_id])[v.row_id].data["title"] == "kept"
 
 
 def test_errors_are_raised_by_the_write_that_causes_them() -> None:

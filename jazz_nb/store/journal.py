@@ -1,0 +1,131 @@
+"""The append-only journal of a file store's memtable: local writes are durable before DuckDB.
+
+A file store (``Store(app, path)``) appends every local write to ``{path}.journal`` and
+``fsync``s it before the write returns, so the write is durable at tier ``local`` without a DuckDB
+transaction. Once DuckDB has absorbed the memtable (and committed), the journal is emptied. On
+open, the store replays the journal: versions DuckDB holds already are skipped, the rest are
+inserted and their rows re-merged, so a crash at any point loses no write that returned.
+
+A record is one write, whatever tables it touches (so a torn write never replays half a batch):
+``magic``, payload length and CRC-32 (little-endian ``u32`` each), then the payload: a JSON
+header (its length as ``u32``, then ``[[table, schema hash, bytes], ...]``) followed by one
+Arrow IPC stream per table, the versions in the store's history-source form. Replay stops at the
+first record that is cut short or fails its checksum (the tail a crash can leave) and drops it.
+
+Example:
+    >>> import tempfile, pyarrow as pa
+    >>> path = tempfile.mkdtemp() + "/app.duckdb.journal"
+    >>> with Journal(path) as journal:
+    ...     journal.append([("todos", "ab" * 32, pa.table({"x": [1, 2]}))])
+    >>> with Journal(path) as journal:
+    ...     [(t, len(rows)) for record in journal.records() for t, _, rows in record]
+    [('todos', 2)]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+log = logging.getLogger(__name__)
+MAGIC = b"JZJ1"
+_HEAD = struct.Struct("<4sII")  # magic, payload length, CRC-32 of the payload
+_U32 = struct.Struct("<I")
+Part = tuple[str, str, pa.Table]  # table name, full schema hash, versions (history-source form)
+
+
+def _encode(parts: Sequence[Part]) -> bytes:
+    streams = []
+    for _, _, table in parts:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        streams.append(sink.getvalue().to_pybytes())
+    header = json.dumps([[name, schema_hash, len(stream)] for (name, schema_hash, _), stream
+                         in zip(parts, streams, strict=True)]).encode()
+    payload = b"".join([_U32.pack(len(header)), header, *streams])
+    return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def _decode(payload: bytes) -> list[Part]:
+    (size,) = _U32.unpack_from(payload)
+    header = json.loads(payload[4:4 + size])
+    parts: list[Part] = []
+    at = 4 + size
+    for name, schema_hash, length in header:
+        parts.append((name, schema_hash, pa.ipc.open_stream(payload[at:at + length]).read_all()))
+        at += length
+    return parts
+
+
+class Journal:
+    """The journal file of one store (see the module doc); the store's lock guards it.
+
+    Example:
+        >>> import tempfile
+        >>> with Journal(tempfile.mkdtemp() + "/j") as journal:
+        ...     journal.records()
+        []
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._records, good = self._read()
+        if good < os.fstat(self._fd).st_size:
+            log.warning("journal %s: dropped a torn record at byte %d (a crash mid-write)",
+                        self.path, good)
+            os.ftruncate(self._fd, good)
+            os.fsync(self._fd)
+
+    def _read(self) -> tuple[list[list[Part]], int]:
+        data = self.path.read_bytes()
+        records: list[list[Part]] = []
+        at = 0
+        while at + _HEAD.size <= len(data):
+            magic, length, crc = _HEAD.unpack_from(data, at)
+            payload = data[at + _HEAD.size:at + _HEAD.size + length]
+            if magic != MAGIC or len(payload) < length or zlib.crc32(payload) != crc:
+                break
+            try:
+                records.append(_decode(payload))
+            except (ValueError, KeyError, TypeError, struct.error, pa.ArrowException):
+                break
+            at += _HEAD.size + length
+        return records, at
+
+    def records(self) -> list[list[Part]]:
+        """The writes the journal held when it was opened, oldest first."""
+        return self._records
+
+    def append(self, parts: Sequence[Part]) -> None:
+        """Append one write and ``fsync`` it: when this returns, the write survives a crash."""
+        data = memoryview(_encode(parts))
+        while data:
+            data = data[os.write(self._fd, data):]
+        os.fsync(self._fd)
+
+    def clear(self) -> None:
+        """Empty the journal (DuckDB has committed everything it held)."""
+        os.ftruncate(self._fd, 0)
+        os.fsync(self._fd)
+        self._records = []
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,143 @@
+"""A file store's journal: local writes are durable before DuckDB absorbs them, and a crash at
+any point loses none of the writes that returned (real DuckDB, real files, real ``kill -9``)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jazz_nb.store.journal import Journal
+from jazz_nb.store.store import Store
+from jazz_nb.store.versions import new_row_id
+from tests.store.store_helpers import APP, batch, version
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _rows(store: Store) -> dict[str, str]:
+    name = store.physical("todos").visible
+    return dict(store.execute(f"SELECT CAST(id AS VARCHAR), title FROM {name}").fetchall())
+
+
+def test_writes_wait_in_the_journal_and_the_next_open_finds_them(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.duckdb")
+    first = Store(APP, path)
+    v = version(new_row_id(), batch(), data={"title": "kept"})
+    first.write_local([v])
+    assert first.pending == 1 and Path(f"{path}.journal").stat().st_size > 0
+    first.close()  # a clean close absorbs and empties the journal
+    assert Path(f"{path}.journal").stat().st_size == 0
+    with Store(APP, path) as second:
+        assert _rows(second) == {v.row_id: "kept"}
+
+
+def test_a_journal_is_replayed_once_whatever_duckdb_already_holds(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.duckdb")
+    journal = Path(f"{path}.journal")
+    store = Store(APP, path)
+    row = new_row_id()
+    first = version(row, batch(), data={"title": "a"})
+    store.write_local([first])
+    store.write_local([version(row, batch(), (first.batch_id,), at=2, data={"title": "b"})])
+    written = journal.read_bytes()
+    store.absorb()  # DuckDB holds both versions, the journal is empty
+    other = version(new_row_id(), batch(), data={"title": "c"})
+    store.write_local([other])
+    journal_now = journal.read_bytes()
+    store._conn.close()  # a crash: no absorb, the lock file stays behind
+    store._file_lock.release()
+    journal.write_bytes(written + journal_now)  # as if the absorb died before emptying it
+    with Store(APP, path) as reopened:
+        assert _rows(reopened) == {row: "b", other.row_id: "c"}
+        assert len(reopened.history("todos", row)) == 2
+
+
+def test_a_torn_last_record_is_dropped_and_the_rest_replayed(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.duckdb")
+    store = Store(APP, path)
+    kept = version(new_row_id(), batch(), data={"title": "kept"})
+    store.write_local([kept])
+    store._conn.close()
+    store._file_lock.release()
+    with open(f"{path}.journal", "ab") as journal:
+        journal.write(b"JZJ1\xff\x00\x00\x00garbage")  # a record cut short by the crash
+    with Store(APP, path) as reopened:
+        assert _rows(reopened) == {kept.row_id: "kept"}
+    assert Path(f"{path}.journal").stat().st_size == 0
+
+
+def test_journal_records_round_trip_and_stop_at_a_bad_checksum(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    path = tmp_path / "j"
+    with Journal(path) as journal:
+        journal.append([("a", "h1", pa.table({"x": [1]})), ("b", "h2", pa.table({"y": ["z"]}))])
+        journal.append([("a", "h1", pa.table({"x": [2]}))])
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the second record's last byte
+    path.write_bytes(bytes(data))
+    with Journal(path) as journal:
+        records = journal.records()
+    assert [[(t, h, rows.to_pylist()) for t, h, rows in r] for r in records] == [
+        [("a", "h1", [{"x": 1}]), ("b", "h2", [{"y": "z"}])]]
+
+
+WRITER = """
+import sys
+import jazz_nb as jz
+from tests.store.store_helpers import APP
+db = jz.create_db(APP, app_id="journal-kill", path=sys.argv[1])
+print("open", flush=True)
+i = 0
+while True:
+    row = db.insert(db.app.todos, {"title": f"t{i}"})
+    row.wait("local")
+    print(row.id, flush=True)
+    if i % 7 == 3:
+        db.update(db.app.todos, row.id, {"title": f"u{i}"}).wait("local")
+        print("u", row.id, i, flush=True)
+    if i % 50 == 49:
+        db.df(db.app.todos)  # an absorb, mid-run
+    i += 1
+"""
+
+
+def _acknowledged(line: str, expected: dict[str, str]) -> None:
+    """Record a write the child reported as returned: ``<id>`` (insert) or ``u <id> <i>``."""
+    words = line.split()
+    if words[0] == "u":
+        expected[words[1]] = f"u{words[2]}"
+    else:
+        expected[words[0]] = "new"
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_loses_no_write_that_returned(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.duckdb")
+    rng = random.Random(9)
+    expected: dict[str, str] = {}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for _ in range(6):
+        child = subprocess.Popen([sys.executable, "-c", WRITER, path], stdout=subprocess.PIPE,
+                                 text=True, cwd=ROOT, env=env)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "open"
+        for _ in range(rng.randrange(5, 200)):
+            _acknowledged(child.stdout.readline(), expected)
+        os.kill(child.pid, signal.SIGKILL)
+        for line in child.stdout.read().split("\n")[:-1]:  # printed before the kill landed
+            _acknowledged(line, expected)
+        child.wait()
+        with Store(APP, path) as store:
+            found = _rows(store)
+        missing = [row for row in expected if row not in found]
+        assert not missing, f"{len(missing)} acknowledged rows lost"
+        stale = [row for row, title in expected.items()
+                 if title != "new" and found[row] != title]
+        assert not stale, f"{len(stale)} acknowledged updates lost"
