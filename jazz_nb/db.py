@@ -138,30 +138,15 @@ class Db:
     def commit_reading(self, writer: Writer, reads: Mapping[str, Collection[str]],
                        stage: Callable[[], None]) -> WriteHandle:
         """Commit writes that build on stored rows, under one hold of the store lock: the rows
-        of ``reads`` (``{table: row ids}``) are read for ``writer`` in one go, ``stage()`` stages
-        the writes, and what it staged is stored, all or nothing.
-
-        Without schema translation the rows are read by taking them out of the visible tables
-        in the store transaction that writes their new versions (``Store.rewrite``): one scan
-        per table instead of a read, a delete and an insert.
-        """
-        store = self.store
-        with store.lock:
-            if self.engine.migrations is not None or self.branch_key:
-                for name, ids in reads.items():
-                    writer.know(name, ids, self.current_rows(name, list(ids)))
-                stage()
-                writer.only_new_rows = True  # built on the frontiers read under the same lock
-                return self.commit(writer)
-
-            def build(taken: dict[str, dict[str, VisibleRow]]) -> list[RowVersion]:
-                for name, ids in reads.items():
-                    writer.know(name, ids, taken[name])
-                stage()
-                return list(writer.staged.values())
-
-            store.rewrite(reads, build)
-            return self._committed(writer.batch_id, list(writer.staged.values()), writer.state)
+        of ``reads`` (``{table: row ids}``) are read for ``writer`` in one go per table (the
+        memtable first, then one DuckDB query), ``stage()`` stages the writes, and what it
+        staged is stored, all or nothing."""
+        with self.store.lock:
+            for name, ids in reads.items():
+                writer.know(name, ids, self.current_rows(name, list(ids)))
+            stage()
+            writer.only_new_rows = True  # built on the frontiers read under the same lock
+            return self.commit(writer)
 
     def _committed(self, batch_id: str, versions: list[RowVersion], state: RowState,
                    ) -> WriteHandle:

@@ -1,12 +1,13 @@
 """The local DuckDB store: row histories, visible rows and the change feed (§1.4–1.6, §4.2).
 
-``apply`` is the one way data enters: versions go to history and each touched row's visible
+Data enters two ways. ``write_local`` takes the versions this process just wrote (new, linear)
+into the memtable (``store/memtable.py``; journalled for a file store, ``store/journal.py``),
+which DuckDB absorbs in bulk before any whole-table read (``absorb``). ``apply`` takes versions
+from anywhere (sync deliveries, merges): versions go to history and each touched row's visible
 entry is brought up to date in the same DuckDB transaction. A version whose parents are the row's
 current frontier simply becomes the visible row; anything else (concurrent edits, versions
 arriving out of order) re-merges the row's whole history with ``visible_preview``, so every
-arrival order of the same versions ends in the same visible table. ``rewrite`` is the batch
-write path: it takes the rows a batch builds on out of the visible table and stores their new
-versions in the same transaction.
+arrival order of the same versions ends in the same visible table.
 
 Example:
     >>> from jazz_nb import s
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
@@ -466,59 +467,6 @@ class Store:
                 f"h._jz_batch_id = CAST({SOURCE}._jz_batch_id AS UUID))")
             self._recompute(table, pc.unique(rows.column("_jz_row_id")).to_pylist())
 
-    def rewrite(self, reads: Mapping[str, Collection[str]],
-                build: Callable[[dict[str, dict[str, VisibleRow]]], Sequence[RowVersion]],
-                ) -> ChangeSet:
-        """Store the versions ``build`` makes from the current rows of ``reads``, all or nothing.
-
-        ``reads`` is ``{table: row ids}`` (the store's own schema). The rows are taken out of
-        their visible tables (one ``DELETE ... RETURNING`` per table: a single scan both reads
-        and clears them) and passed to ``build`` as ``{table: {row id: row}}`` (missing ids
-        absent); the versions it returns are stored like ``apply(versions, fresh=True)``, every
-        row showing a new version gets its visible entry inserted, and a taken row without
-        one is put back unchanged. ``build`` runs inside the transaction: if it raises,
-        nothing is written. The batch write path (``db.batch()``).
-
-        Example:
-            >>> from jazz_nb import s
-            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
-            >>> row = "01900000-0000-7000-8000-000000000001"
-            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
-            >>> _ = store.apply([v])
-            >>> def build(taken):
-            ...     old = taken["todos"][row]
-            ...     return [RowVersion("todos", row, "cd" * 16, old.frontier, 2, old.created_by,
-            ...                        old.created_at, "me", {"title": "y"})]
-            >>> store.rewrite({"todos": [row]}, build).tables
-            {'todos': ('01900000-0000-7000-8000-000000000001',)}
-            >>> store.current("todos", [row])[row].data
-            {'title': 'y'}
-        """
-        tables = {name: self.physical(name, "", WriteError) for name in reads}
-        changes = ChangeCollector()
-        with self.lock:
-            self.absorb()
-            with self._transaction():
-                taken = {name: self._take(tables[name], list(ids)) for name, ids in reads.items()}
-                groups = _by_table(build(taken))
-                for name, rows in taken.items():
-                    shown = {v.row_id for v in groups.get((name, ""), ()) if v.is_visible}
-                    self._write_visible(tables[name], _Rows(
-                        [row for row_id, row in rows.items() if row_id not in shown]),
-                        _Rows([]), [])
-                for key, members in groups.items():
-                    table = self.physical(*key, WriteError)
-                    with _storage_errors(table, len(members)):
-                        self._apply_table(table, members, True, changes,
-                                          () if key[1] else taken.get(key[0], ()))
-            return self._publish(changes.build())
-
-    def _take(self, table: PhysicalTable, row_ids: Sequence[str]) -> dict[str, VisibleRow]:
-        """Delete the visible entries of ``row_ids`` and return them (missing ids absent)."""
-        rows = self._select_ids(lambda match: table.take_visible_sql(match("id")),
-                                list(dict.fromkeys(row_ids)))
-        return {r.row_id: r for r in map(table.decode_visible, rows)}
-
     def insert_rows(self, table: str, ids: pa.Array, user: pa.Table, *, batch_id: str,
                     author: str, first_updated_at: int) -> ChangeSet:
         """Store brand-new rows of one batch given column by column (``db.insert_many``).
@@ -618,13 +566,11 @@ class Store:
             return version
 
     def _apply_table(self, table: PhysicalTable, versions: Sequence[RowVersion], fresh: bool,
-                     changes: ChangeCollector, taken: Collection[str] = ()) -> None:
-        """Store one table's versions; ``taken``: rows whose visible entry was deleted
-        beforehand (``rewrite``), so showing a new version of them is an insert."""
+                     changes: ChangeCollector) -> None:
+        """Store one table's versions."""
         if fresh:  # new and linear: each row shows its last visible version
             new = list(versions)
             fast, existed = _fast_forward(new)
-            existed.difference_update(taken)
             dirty: list[str] = []
         else:
             new, fast, existed, dirty = self._plan(table, versions)

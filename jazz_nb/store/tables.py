@@ -232,17 +232,6 @@ class PhysicalTable:
         """
         return f"SELECT {self._visible_reads} FROM {self.visible} WHERE {where}"
 
-    def take_visible_sql(self, where: str) -> str:
-        """Delete the visible rows matching ``where`` and return them like ``select_visible_sql``.
-
-        Example:
-            >>> from jazz_nb import s
-            >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
-            >>> t.take_visible_sql("true")[:48]
-            'DELETE FROM "todos__abababababab" WHERE true RET'
-        """
-        return f"DELETE FROM {self.visible} WHERE {where} RETURNING {self._visible_reads}"
-
     # -- values --------------------------------------------------------------------------------
     def history_params(self, versions: Sequence[RowVersion]) -> list[Any]:
         """Flat parameters of ``insert_history_sql(len(versions))``.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+
 import pytest
 
 import jazz_nb as jz
