@@ -7,7 +7,9 @@ Every party is a real process talking through a real ``jazz-nb server`` process 
 
 * latency — client A inserts one row at a time; client B (another process) has a live query;
   time from A's ``insert`` call to the row being in B's live frame. Naive: B polls the server
-  with a re-query (``db.all(q, tier="edge")``, no live subscription).
+  with a re-query (``db.all(q, tier="edge")``, no live subscription). Floor: 2 KiB (about one
+  insert's frame) sent from A's process through a bare websocket relay process to another
+  process, which notes the time it arrived (no decoding, no store, no frame).
 * initial sync — a fresh client connects, opens a live query on a table of ``--rows`` rows and
   waits until its frame holds them all (store + live frame). Naive: the same rows through the
   generic path (``RowVersion`` objects into ``store.apply``).
@@ -103,6 +105,71 @@ def latency(url: str, samples: int, naive: bool) -> list[float]:
     reader.join(30)
     writer.close()
     return out
+
+
+# -- 1b. the relay floor ----------------------------------------------------------------------
+RELAY_BYTES = 2048  # about one insert's upstream frame
+
+
+def _relay(port: Any) -> None:
+    """A bare websocket relay: the first connection receives every message of the others."""
+    import asyncio
+
+    import websockets
+
+    async def serve() -> None:
+        receivers: list[Any] = []
+
+        async def handle(ws: Any) -> None:
+            if not receivers:
+                receivers.append(ws)
+                await ws.wait_closed()
+                return
+            async for message in ws:
+                await receivers[0].send(message)
+
+        async with websockets.serve(handle, "127.0.0.1", 0) as server:
+            port.put(next(iter(server.sockets)).getsockname()[1])
+            await asyncio.get_running_loop().create_future()
+
+    asyncio.run(serve())
+
+
+def _relay_reader(url: str, pipe: Any) -> None:
+    from websockets.sync.client import connect as ws_connect
+
+    with ws_connect(url) as ws:
+        pipe.send("ready")
+        while True:
+            ws.recv()
+            pipe.send(time.perf_counter())
+
+
+def relay_floor(samples: int) -> list[float]:
+    """Seconds for ``RELAY_BYTES`` sent by this process to reach another process through a
+    bare websocket relay process on loopback (no decoding, no store, no frame)."""
+    from websockets.sync.client import connect as ws_connect
+
+    ctx = mp.get_context("spawn")
+    port = ctx.Queue()
+    relay = ctx.Process(target=_relay, args=(port,), daemon=True)
+    relay.start()
+    url = f"ws://127.0.0.1:{port.get(timeout=60)}"
+    here, there = ctx.Pipe()
+    reader = ctx.Process(target=_relay_reader, args=(url, there), daemon=True)
+    reader.start()
+    assert here.recv() == "ready"
+    payload = bytes(RELAY_BYTES)
+    out = []
+    with ws_connect(url) as ws:
+        for _ in range(WARMUP + samples):
+            start = time.perf_counter()
+            ws.send(payload)
+            out.append(here.recv() - start)
+    for process in (reader, relay):
+        process.terminate()
+        process.join(10)
+    return out[WARMUP:]
 
 
 # -- 2. initial sync --------------------------------------------------------------------------
@@ -257,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         seed(Path(tmp), rows)
         with start_local_server(port=0, data_dir=tmp, admin_secret=ADMIN) as server:
+            floor = relay_floor(samples)
             live = latency(server.url, samples, naive=False)
             polled = latency(server.url, max(samples // 4, 10), naive=True)
             synced = initial_sync(server.url, rows, naive=False)
@@ -265,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                                                 args.rate, args.batch, seconds)
     p50, p99 = statistics.median(live), _pct(live, 0.99)
     n50, n99 = statistics.median(polled), _pct(polled, 0.99)
+    r50, r99 = statistics.median(floor), _pct(floor, 0.99)
     f50, f99 = statistics.median(delays), _pct(delays, 0.99)
     print_table(f"sync on loopback ({rows:,} rows; {args.clients} clients, {args.rate} writes/s "
                 f"for {seconds:.0f} s)", [
@@ -272,6 +341,10 @@ def main(argv: list[str] | None = None) -> None:
          "<= 10 ms", _ok(p50 <= 0.010)),
         ("write -> other client's live frame, p99", _ms(p99), _ms(n99), f"{n99 / p99:.1f}x",
          "<= 50 ms", _ok(p99 <= 0.050)),
+        ("  p50 vs the relay floor (A -> bare relay -> B)", _ms(p50), _ms(r50),
+         f"{p50 / r50:.1f}x the floor", "<= 3x the floor", _ok(p50 <= 3 * r50)),
+        ("  p99 vs the relay floor", _ms(p99), _ms(r99), f"{p99 / r99:.1f}x the floor",
+         "<= 5x the floor", _ok(p99 <= 5 * r99)),
         (f"initial sync of {rows:,} rows (store + frame)", f"{synced:.2f} s",
          f"{generic:.2f} s", f"{generic / synced:.1f}x", "<= 5 s", _ok(synced <= 5.0)),
         ("fan-out delivery p50", _ms(f50), "~50 ms + re-query", "", "", ""),

@@ -9,11 +9,13 @@ statements per table. The layer holds at most ``LIMIT`` versions; the write that
 absorbs it.
 
 Example:
-    >>> from jazz_nb.store.versions import RowVersion
+    >>> from jazz_nb import s
+    >>> app = s.define_app({"todos": s.table(title=s.string())})
+    >>> todos = PhysicalTable("todos", app.tables["todos"], app.schema_hash, True)
     >>> layer = Memtable()
     >>> v = RowVersion("todos", "r1", "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
-    >>> layer.add(("todos", "h"), [v], {"r1": v}, existed=set())
-    >>> len(layer), layer.shown(("todos", "h"), "r1").frontier
+    >>> layer.add(todos, [v], {"r1": v}, existed=set())
+    >>> len(layer), layer.shown(("todos", app.schema_hash), "r1").frontier
     (1, ('abababababababababababababababab',))
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from jazz_nb.store.tables import PhysicalTable
 from jazz_nb.store.versions import RowVersion, VisibleRow
 
 LIMIT = 4096  # versions held before a write absorbs them (bounds the layer's memory)
@@ -47,6 +50,7 @@ class TableLayer:
     """One table version's pending writes: history rows in write order, the entry each touched
     row shows now, and which of those rows have an entry in DuckDB already."""
 
+    table: PhysicalTable
     versions: list[RowVersion] = field(default_factory=list)
     shown: dict[str, RowVersion] = field(default_factory=dict)
     existed: set[str] = field(default_factory=set)
@@ -67,11 +71,14 @@ class Memtable:
     def __len__(self) -> int:
         return self._size
 
-    def add(self, key: Key, versions: Sequence[RowVersion], shown: Mapping[str, RowVersion],
-            existed: Collection[str]) -> None:
+    def add(self, table: PhysicalTable, versions: Sequence[RowVersion],
+            shown: Mapping[str, RowVersion], existed: Collection[str]) -> None:
         """Hold ``versions`` of one table version; ``shown``: the version each row now shows;
         ``existed``: rows among them whose entry the versions update (rather than create)."""
-        layer = self._layers.setdefault(key, TableLayer())
+        key = (table.name, table.schema_hash)
+        layer = self._layers.get(key)
+        if layer is None:
+            layer = self._layers[key] = TableLayer(table)
         layer.versions.extend(versions)
         for row_id, version in shown.items():
             if row_id not in layer.shown and row_id in existed:

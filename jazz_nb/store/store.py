@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +38,10 @@ import pyarrow.compute as pc
 from jazz_nb import filelock
 from jazz_nb.errors import JazzError, QueryError, WriteError
 from jazz_nb.schema.app import App
+from jazz_nb.store import shared
 from jazz_nb.store.changes import ChangeCollector, ChangeSet
 from jazz_nb.store.journal import Journal, Part
-from jazz_nb.store.memtable import LIMIT, Memtable
+from jazz_nb.store.memtable import LIMIT
 from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable, Record
 from jazz_nb.store.versions import VISIBLE_STATES, RowState, RowVersion, VisibleRow
@@ -138,22 +138,25 @@ class Store:
     def __init__(self, app: App, path: str | None = None) -> None:
         self.app = app
         self.path = path
-        self.lock = threading.RLock()
         self._file_lock, self._conn = _open(path)
-        self._memtable = Memtable()  # recent local writes, absorbed by DuckDB in bulk
+        # the lock, memtable and journal of this database (stores open on one file share them)
+        self._shared, first = shared.attach(path)
+        self.lock = self._shared.lock
+        self._memtable = self._shared.memtable  # recent local writes, absorbed in bulk
         self._tables: dict[tuple[str, str], PhysicalTable] = {}
         self._listeners: list[Listener] = []
         self._closed = False
-        self._journal: Journal | None = None  # a file store's memtable, durable
-        self._unreplayed: list[list[Part]] = []  # journal writes of schema versions unknown yet
         try:
             self.register_schema(app)
-            if path is not None and path != ":memory:":
-                self._journal = Journal(f"{path}.journal")
-                self._replay(self._journal.records())
+            if first and path is not None and path != ":memory:":
+                self._shared.journal = Journal(f"{path}.journal")
+                self._replay(self._shared.journal.records())
         except BaseException:
             self.close()
             raise
+        finally:
+            if first and self._shared.key is not None:
+                self.lock.release()  # held since attach: no other store saw a half-open state
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -220,14 +223,16 @@ class Store:
         """
         with self.lock:
             if not self._closed:
+                journal = self._shared.journal
+                last = shared.detach(self._shared)
                 try:
-                    if self._journal is not None:  # leave nothing to replay
+                    if last and journal is not None:  # leave nothing to replay
                         self.absorb()
                 finally:
                     self._closed = True
                     self._conn.close()
-                    if self._journal is not None:
-                        self._journal.close()
+                    if last and journal is not None:
+                        journal.close()
                     if self._file_lock is not None:
                         self._file_lock.release()
 
@@ -259,8 +264,8 @@ class Store:
                 for statement in table.create_statements():
                     self._conn.execute(statement)
                 self._tables[(name, app.schema_hash)] = table
-            if self._unreplayed:
-                self._replay(self._unreplayed)
+            if self._shared.unreplayed:
+                self._replay(self._shared.unreplayed)
 
     def physical(self, name: str, schema_hash: str = "", error: type[JazzError] = QueryError,
                  ) -> PhysicalTable:
@@ -389,17 +394,18 @@ class Store:
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
-            if self._journal is not None:
+            journal = self._shared.journal
+            if journal is not None:
                 parts = []
                 for key, members in groups.items():
                     with _storage_errors(tables[key], len(members)):
                         parts.append((key[0], tables[key].schema_hash, tables[key].arrow(members)))
-                self._journal.append(parts)
+                journal.append(parts)
             for key, members in groups.items():
                 table = tables[key]
                 fast, existed = _fast_forward(members)
                 shown = {row: members[i] for row, i in fast.items()}
-                memtable.add((table.name, table.schema_hash), members, shown, existed)
+                memtable.add(table, members, shown, existed)
                 changes.add_rows(table.name, list(fast), _own(table, shown))
                 changes.add_batches([v.batch_id for v in members])
             if len(memtable) >= LIMIT:
@@ -426,8 +432,8 @@ class Store:
             if not len(memtable) or self._closed:
                 return
             with self._transaction():
-                for key, layer in memtable.layers.items():
-                    table = self._tables[key]
+                for layer in memtable.layers.values():
+                    table = layer.table
                     with _storage_errors(table, len(layer.versions)):
                         self._insert_history(table, layer.versions)
                         new = [v for row, v in layer.shown.items() if row not in layer.existed]
@@ -438,16 +444,17 @@ class Store:
 
     def _rewrite_journal(self) -> None:
         """Empty the journal (DuckDB committed what it held) but for writes not replayed yet."""
-        if self._journal is not None:
-            self._journal.clear()
-            for record in self._unreplayed:
-                self._journal.append(record)
+        journal = self._shared.journal
+        if journal is not None:
+            journal.clear()
+            for record in self._shared.unreplayed:
+                journal.append(record)
 
     def _replay(self, records: list[list[Part]]) -> None:
         """Store the journal's writes DuckDB does not hold yet (a crash came before it absorbed
         them), re-merging their rows; writes of schema versions not registered yet wait."""
         known = [r for r in records if all((n, h) in self._tables for n, h, _ in r)]
-        self._unreplayed = [r for r in records if r not in known]
+        self._shared.unreplayed = [r for r in records if r not in known]
         if not known:
             return
         with self.lock:

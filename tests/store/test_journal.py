@@ -12,12 +12,23 @@ from pathlib import Path
 
 import pytest
 
+from jazz_nb.store import shared
 from jazz_nb.store.journal import Journal
 from jazz_nb.store.store import Store
 from jazz_nb.store.versions import new_row_id
 from tests.store.store_helpers import APP, batch, version
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _crash(*stores: Store) -> None:
+    """What ``kill -9`` leaves of a process's stores: files, no absorb, no clean close."""
+    for store in stores:
+        store._conn.close()
+        assert store._file_lock is not None
+        store._file_lock.release()
+        if shared.detach(store._shared) and store._shared.journal is not None:
+            store._shared.journal.close()
 
 
 def _rows(store: Store) -> dict[str, str]:
@@ -50,8 +61,7 @@ def test_a_journal_is_replayed_once_whatever_duckdb_already_holds(tmp_path: Path
     other = version(new_row_id(), batch(), data={"title": "c"})
     store.write_local([other])
     journal_now = journal.read_bytes()
-    store._conn.close()  # a crash: no absorb, the lock file stays behind
-    store._file_lock.release()
+    _crash(store)
     journal.write_bytes(written + journal_now)  # as if the absorb died before emptying it
     with Store(APP, path) as reopened:
         assert _rows(reopened) == {row: "b", other.row_id: "c"}
@@ -63,8 +73,7 @@ def test_a_torn_last_record_is_dropped_and_the_rest_replayed(tmp_path: Path) -> 
     store = Store(APP, path)
     kept = version(new_row_id(), batch(), data={"title": "kept"})
     store.write_local([kept])
-    store._conn.close()
-    store._file_lock.release()
+    _crash(store)
     with open(f"{path}.journal", "ab") as journal:
         journal.write(b"JZJ1\xff\x00\x00\x00garbage")  # a record cut short by the crash
     with Store(APP, path) as reopened:
@@ -141,3 +150,19 @@ def test_kill_9_at_any_moment_loses_no_write_that_returned(tmp_path: Path) -> No
         stale = [row for row, title in expected.items()
                  if title != "new" and found[row] != title]
         assert not stale, f"{len(stale)} acknowledged updates lost"
+
+
+def test_stores_open_on_one_file_share_the_memtable_and_the_journal(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.duckdb")
+    first, second = Store(APP, path), Store(APP, path)  # DuckDB gives both one database
+    v = version(new_row_id(), batch(), data={"title": "through the first"})
+    first.write_local([v])
+    assert second.pending == 1
+    assert _rows(second) == {v.row_id: "through the first"}  # the second absorbs it
+    w = version(new_row_id(), batch(), data={"title": "through the second"})
+    second.write_local([w])
+    first.close()  # not the last: the journal stays open and keeps the second's write
+    assert Path(f"{path}.journal").stat().st_size > 0
+    _crash(second)
+    with Store(APP, path) as reopened:
+        assert _rows(reopened) == {v.row_id: "through the first", w.row_id: "through the second"}
