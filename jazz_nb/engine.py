@@ -125,5 +125,7 @@ class Engine:
             self.live_registry.close_all()
         if self.sync is not None:
             self.sync.close()
-        self.store.close()
-        self.closed = True
+        try:
+            self.store.close()
+        finally:
+            self.closed = True

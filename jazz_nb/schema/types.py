@@ -24,6 +24,21 @@ I32 = (-(2**31), 2**31 - 1)
 I64 = (-(2**63), 2**63 - 1)
 
 
+def _storable(text: str, where: str) -> str:
+    """``text`` if it can be stored (UTF-8: no lone surrogates), else a ``SchemaError``.
+
+    Example:
+        >>> _storable("héllo", "t.x")
+        'héllo'
+    """
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise _fail(where, "text of Unicode characters (no lone surrogates)", text) from None
+    return text
+
+
 def _fail(where: str, expected: str, value: Any) -> SchemaError:
     table, _, column = where.partition(".")
     shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
@@ -66,7 +81,7 @@ class Text(ColumnType):
     def coerce(self, value: Any, where: str) -> str:
         if not isinstance(value, str):
             raise _fail(where, "a string", value)
-        return value
+        return _storable(value, where)
 
     def sql_type(self) -> str:
         return "VARCHAR"
@@ -253,9 +268,10 @@ class Json(ColumnType):
 
     def coerce(self, value: Any, where: str) -> str:
         try:
-            return canonical_json(value)
+            text = canonical_json(value)
         except (TypeError, ValueError) as err:
             raise _fail(where, f"a JSON value ({err})", value) from None
+        return _storable(text, where)
 
     def sql_type(self) -> str:
         return "VARCHAR"

@@ -78,6 +78,7 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._broken: OSError | None = None
         self._records, good = self._read()
         if good < os.fstat(self._fd).st_size:
             log.warning("journal %s: dropped a torn record at byte %d (a crash mid-write)",
@@ -106,16 +107,45 @@ class Journal:
         return self._records
 
     def append(self, parts: Sequence[Part]) -> None:
-        """Append one write and ``fsync`` it: when this returns, the write survives a crash."""
+        """Append one write and ``fsync`` it: when this returns, the write survives a crash.
+        If it fails part-way (a full disk), the journal is cut back to where it was, so no
+        torn record hides the writes after it."""
+        if self._broken is not None:
+            raise OSError(f"journal {self.path} is unusable since an earlier failure: "
+                          f"{self._broken}")
+        size = os.fstat(self._fd).st_size
         data = memoryview(_encode(parts))
-        while data:
-            data = data[os.write(self._fd, data):]
-        os.fsync(self._fd)
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+            os.fsync(self._fd)
+        except BaseException as err:
+            try:
+                os.ftruncate(self._fd, size)
+                os.fsync(self._fd)
+            except OSError as again:
+                self._broken = again
+            raise err
 
-    def clear(self) -> None:
-        """Empty the journal (DuckDB has committed everything it held)."""
-        os.ftruncate(self._fd, 0)
-        os.fsync(self._fd)
+    def replace(self, records: Sequence[Sequence[Part]]) -> None:
+        """Make ``records`` the journal's whole content, atomically (a new file renamed over
+        the old one): a crash leaves either the old journal or the new one."""
+        if not records:
+            os.ftruncate(self._fd, 0)
+            os.fsync(self._fd)
+        else:
+            fresh = self.path.with_name(self.path.name + ".new")
+            fresh.write_bytes(b"".join(_encode(parts) for parts in records))
+            with open(fresh, "rb+") as file:
+                os.fsync(file.fileno())
+            os.replace(fresh, self.path)
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+            os.close(self._fd)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
         self._records = []
 
     def close(self) -> None:

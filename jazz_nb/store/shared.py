@@ -8,10 +8,8 @@ one journal, since two writers of one file would truncate each other's records. 
 stores are separate databases and share nothing.
 
 Example:
-    >>> first, new = attach(None)
-    >>> second, _ = attach(None)
-    >>> new, first is second
-    (True, False)
+    >>> attach(None) is attach(None)  # in-memory stores share nothing
+    False
 """
 
 from __future__ import annotations
@@ -39,37 +37,32 @@ class Shared:
     key: str | None = None
 
 
-def attach(path: str | None) -> tuple[Shared, bool]:
-    """The shared state of the database at ``path`` (a new one for an in-memory store) and
-    whether this is its first user; a first user of a file gets the state with its lock held,
-    to release once it has opened the journal.
+def attach(path: str | None) -> Shared:
+    """The shared state of the database at ``path`` (a new one for an in-memory store).
 
     Example:
         >>> import tempfile
         >>> path = tempfile.mkdtemp() + "/a.duckdb"
-        >>> (one, first), (two, again) = attach(path), attach(path)
-        >>> one.lock.release()
-        >>> one is two, first, again, detach(one), detach(two)
-        (True, True, False, False, True)
+        >>> one, two = attach(path), attach(path)
+        >>> one is two, detach(one), detach(two)
+        (True, False, True)
     """
     if path is None or path == ":memory:":
-        return Shared(users=1), True
+        return Shared(users=1)
     key = os.path.realpath(path)
     with _GUARD:
         shared = _OPEN.get(key)
-        first = shared is None
         if shared is None:
             shared = _OPEN[key] = Shared(key=key)
-            shared.lock.acquire()
         shared.users += 1
-        return shared, first
+        return shared
 
 
 def detach(shared: Shared) -> bool:
     """One store is done with ``shared``; returns whether it was the last one.
 
     Example:
-        >>> detach(attach(None)[0])
+        >>> detach(attach(None))
         True
     """
     with _GUARD:

@@ -140,23 +140,21 @@ class Store:
         self.path = path
         self._file_lock, self._conn = _open(path)
         # the lock, memtable and journal of this database (stores open on one file share them)
-        self._shared, first = shared.attach(path)
+        self._shared = shared.attach(path)
         self.lock = self._shared.lock
         self._memtable = self._shared.memtable  # recent local writes, absorbed in bulk
         self._tables: dict[tuple[str, str], PhysicalTable] = {}
         self._listeners: list[Listener] = []
         self._closed = False
         try:
-            self.register_schema(app)
-            if first and path is not None and path != ":memory:":
-                self._shared.journal = Journal(f"{path}.journal")
-                self._replay(self._shared.journal.records())
+            with self.lock:
+                self.register_schema(app)
+                if self._shared.key is not None and self._shared.journal is None:
+                    self._shared.journal = Journal(f"{path}.journal")
+                    self._replay(self._shared.journal.records())
         except BaseException:
             self.close()
             raise
-        finally:
-            if first and self._shared.key is not None:
-                self.lock.release()  # held since attach: no other store saw a half-open state
 
     # -- connection ------------------------------------------------------------------------------
     @property
@@ -201,7 +199,9 @@ class Store:
         return len(self._memtable)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A separate connection to the same database, for reading on another thread.
+        """A separate connection to the same database, for reading on another thread. It sees
+        what DuckDB holds: the store absorbs its memtable first, but writes made after that
+        wait in the memtable until something absorbs them (``store.absorb()``).
 
         Example:
             >>> from jazz_nb import s
@@ -373,9 +373,9 @@ class Store:
 
     def write_local(self, versions: Sequence[RowVersion]) -> ChangeSet:
         """Store versions this process just wrote: new, under new batch ids, each extending its
-        row's current frontier (what ``apply(..., fresh=True)`` promises). An in-memory store
-        holds them in its memtable (``absorb`` writes them to DuckDB later, in bulk); a file
-        store writes them through.
+        row's current frontier (what ``apply(..., fresh=True)`` promises). They wait in the
+        memtable (``absorb`` writes them to DuckDB later, in bulk); a file store also appends
+        them to its journal and fsyncs it before returning.
 
         Example:
             >>> from jazz_nb import s
@@ -394,6 +394,8 @@ class Store:
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
+            if len(memtable) + len(versions) > LIMIT:
+                self.absorb()  # a full layer is written out before, so a failure stores nothing
             journal = self._shared.journal
             if journal is not None:
                 parts = []
@@ -408,8 +410,6 @@ class Store:
                 memtable.add(table, members, shown, existed)
                 changes.add_rows(table.name, list(fast), _own(table, shown))
                 changes.add_batches([v.batch_id for v in members])
-            if len(memtable) >= LIMIT:
-                self.absorb()
             return self._publish(changes.build())
 
     def absorb(self) -> None:
@@ -431,33 +431,60 @@ class Store:
             memtable = self._memtable
             if not len(memtable) or self._closed:
                 return
-            with self._transaction():
-                for layer in memtable.layers.values():
-                    table = layer.table
-                    with _storage_errors(table, len(layer.versions)):
-                        self._insert_history(table, layer.versions)
-                        new = [v for row, v in layer.shown.items() if row not in layer.existed]
-                        old = [v for row, v in layer.shown.items() if row in layer.existed]
-                        self._write_visible(table, _Rows(list(new)), _Rows(list(old)), [])
+            try:
+                with self._transaction():
+                    for layer in memtable.layers.values():
+                        table = layer.table
+                        with _storage_errors(table, len(layer.versions)):
+                            self._insert_history(table, layer.versions)
+                            new = [v for row, v in layer.shown.items() if row not in layer.existed]
+                            old = [v for row, v in layer.shown.items() if row in layer.existed]
+                            self._write_visible(table, _Rows(new), _Rows(old), [])
+            except WriteError as err:  # DuckDB holds some already (an absorb interrupted after
+                log.warning("absorbing the memtable failed (%s); storing it batch by batch", err)
+                self._absorb_each()  # its commit), or one batch cannot be stored
             memtable.clear()
             self._rewrite_journal()
+
+    def _absorb_each(self) -> None:
+        """Absorb batch by batch, skipping versions DuckDB holds and re-merging the rows; a batch
+        DuckDB refuses is dropped and reported (after the rest is stored), so the store goes on."""
+        failed: list[str] = []
+        for layer in self._memtable.layers.values():
+            batches: dict[str, list[RowVersion]] = {}
+            for version in layer.versions:
+                batches.setdefault(version.batch_id, []).append(version)
+            for batch_id, members in batches.items():
+                try:
+                    with self._transaction():
+                        self._restore(layer.table, layer.table.arrow(members))
+                except JazzError as err:
+                    log.error("batch %s of table %r could not be stored: %s", batch_id,
+                              layer.table.name, err)
+                    failed.append(batch_id)
+                    self._recompute(layer.table, list({v.row_id for v in members}))
+        if failed:
+            self._memtable.clear()
+            self._rewrite_journal()
+            raise WriteError(f"{len(failed)} batch(es) could not be stored and were dropped: "
+                             f"{', '.join(failed)}")
 
     def _rewrite_journal(self) -> None:
         """Empty the journal (DuckDB committed what it held) but for writes not replayed yet."""
         journal = self._shared.journal
         if journal is not None:
-            journal.clear()
-            for record in self._shared.unreplayed:
-                journal.append(record)
+            journal.replace(self._shared.unreplayed)
 
     def _replay(self, records: list[list[Part]]) -> None:
         """Store the journal's writes DuckDB does not hold yet (a crash came before it absorbed
         them), re-merging their rows; writes of schema versions not registered yet wait."""
-        known = [r for r in records if all((n, h) in self._tables for n, h, _ in r)]
-        self._shared.unreplayed = [r for r in records if r not in known]
-        if not known:
-            return
         with self.lock:
+            known = [r for r in records if all((n, h) in self._tables for n, h, _ in r)]
+            if known:  # the journal is rewritten below: nothing it holds may wait in memory
+                self.absorb()
+            self._shared.unreplayed = [r for r in records if r not in known]
+            if not known:
+                return
             with self._transaction():
                 for record in known:
                     for name, schema_hash, rows in record:

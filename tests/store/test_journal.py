@@ -166,3 +166,52 @@ def test_stores_open_on_one_file_share_the_memtable_and_the_journal(tmp_path: Pa
     _crash(second)
     with Store(APP, path) as reopened:
         assert _rows(reopened) == {v.row_id: "through the first", w.row_id: "through the second"}
+
+
+def test_an_append_that_fails_part_way_is_cut_back(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from jazz_nb.store import journal as journal_module
+
+    path = str(tmp_path / "app.duckdb")
+    store = Store(APP, path)
+    write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:  # half the record reaches the file
+        monkeypatch.setattr(journal_module.os, "write", write)
+        write(fd, bytes(data[:len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module.os, "write", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.write_local([version(new_row_id(), batch(), data={"title": "refused"})])
+    assert store.pending == 0
+    after = version(new_row_id(), batch(), data={"title": "after"})
+    store.write_local([after])
+    _crash(store)
+    with Store(APP, path) as reopened:
+        assert _rows(reopened) == {after.row_id: "after"}
+
+
+def test_writes_of_a_later_schema_wait_in_the_journal_and_keep_what_came_since(
+        tmp_path: Path) -> None:
+    from jazz_nb import s
+
+    path = str(tmp_path / "app.duckdb")
+    old = s.define_app({"notes": s.table(text=s.string())})
+    new = s.define_app({"notes": s.table(text=s.string(), done=s.boolean(default=False))})
+    first = Store(new, path)
+    first.register_schema(old)
+    row = new_row_id()
+    first.write_local([version(row, batch(), data={"text": "of v1"}, table="notes",
+                               schema_hash=old.schema_hash)])
+    _crash(first)
+    second = Store(new, path)  # v1 is unknown here: its write waits in the journal
+    mine = version(new_row_id(), batch(), data={"text": "of v2", "done": True}, table="notes")
+    second.write_local([mine])
+    second.register_schema(old)  # replays the v1 write; the v2 one must stay journalled
+    _crash(second)
+    with Store(new, path) as third:
+        third.register_schema(old)
+        shown = third.current("notes", [row], schema_hash=old.schema_hash)
+        assert shown[row].data == {"text": "of v1"}
+        assert third.current("notes", [mine.row_id])[mine.row_id].data["text"] == "of v2"

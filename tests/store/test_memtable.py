@@ -66,15 +66,32 @@ def test_the_memtable_and_write_through_store_the_same_tables() -> None:
     assert _tables(held) == _tables(through)
 
 
-def test_the_write_that_fills_the_memtable_absorbs_it(store: Store,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_that_would_overfill_the_memtable_absorbs_it_first(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "LIMIT", 5)
-    versions = [version(new_row_id(), batch()) for _ in range(4)]
-    store.write_local(versions)
-    assert store.pending == 4
+    store.write_local([version(new_row_id(), batch()) for _ in range(5)])
+    assert store.pending == 5
     store.write_local([version(new_row_id(), batch())])
+    assert store.pending == 1  # the five went to DuckDB first, then the sixth was held
+    assert len(_tables(store)[1]) == 6 and store.pending == 0
+
+
+def test_an_absorb_interrupted_after_its_commit_is_finished_on_the_next_read(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = version(new_row_id(), batch(), data={"title": "once"})
+    store.write_local([v])
+    clear = store._memtable.clear
+
+    def interrupted() -> None:  # Ctrl-C right after DuckDB committed the absorb
+        monkeypatch.setattr(store._memtable, "clear", clear)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store._memtable, "clear", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        store.absorb()
+    assert store.pending == 1  # DuckDB has it, and so does the memtable
+    assert store.history("todos", v.row_id) == [v]  # stored once; the store goes on
     assert store.pending == 0
-    assert len(_tables(store)[1]) == 5
 
 
 def test_errors_are_raised_by_the_write_that_causes_them() -> None:
