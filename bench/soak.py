@@ -13,13 +13,14 @@ warm-up (medians of three samples at each end). At the end every client must hol
 the writer wrote (distinct batch ids in its store's history) and show the writer's rows in its
 live frame.
 
-Why a 10-minute warm-up: every version is kept (row histories), and what a version costs in
-resident memory falls as a new DuckDB store fills the blocks and index buffers it allocated —
-measured on in-memory stores taking the soak's writes: ~8.4 KiB a version over a store's first
-1,500 versions, ~0.9 KiB over the next 1,500, ~0.3 KiB after that. At 5 writes/s the first
-3,000 versions take 10 minutes; growth measured after them is the data and anything that
-leaks. The table also shows the growth from minute 3 (the first-fill included), for comparison.
-DuckDB's ``duckdb_memory()`` counts the blocks it allocated, not the pages filled in them.
+Growth is measured after a warm-up (default 10 minutes) because what a version costs in resident
+memory falls as a new DuckDB store fills the blocks and index buffers it allocated (on in-memory
+stores taking the soak's writes in one process: ~8.4 KiB a version over a store's first 1,500
+versions, ~0.9 KiB over the next 1,500); the table also shows the growth from minute 3, first
+fill included. Every version is kept (row histories): on the soak itself the clients still grew
+~0.6 KiB per version per store after the warm-up. The table splits the growth into DuckDB's own
+count (``duckdb_memory()``: the blocks it allocated, not the pages filled in them), the Arrow
+memory pool (the live frames' columns) and Python objects.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from bench.report import print_table
 from jazz_nb import s
@@ -116,13 +119,15 @@ def _clients(url: str, count: int, ready: Any, warm: Any, finish: Any, expected:
            for _ in range(count)]
     lives = [db.live(app.todos) for db in dbs]
     ready.put(count)
-    warm_bytes, warm_objects = 0, 0
+    warm_bytes, warm_objects, warm_arrow = 0, 0, 0
     while not finish.wait(0.2):  # keep the live frames current, as a notebook between cells
         for db in dbs:
             db.flush()
         if warm.is_set() and not warm_bytes:
             warm_bytes, warm_objects = sum(map(duckdb_bytes, dbs)), len(gc.get_objects())
+            warm_arrow = pa.total_allocated_bytes()
     end_bytes, end_objects = sum(map(duckdb_bytes, dbs)), len(gc.get_objects())
+    end_arrow = pa.total_allocated_bytes()
     wanted, visible = expected.get()
     deadline = time.monotonic() + 300
     done = [False] * count
@@ -134,7 +139,7 @@ def _clients(url: str, count: int, ready: Any, warm: Any, finish: Any, expected:
         if not all(done):
             finish.wait(0.2)
     out.put((sum(done), max(batches_in(db, app) for db in dbs), warm_bytes, end_bytes,
-             warm_objects, end_objects))
+             warm_objects, end_objects, warm_arrow, end_arrow))
     for db in dbs:
         db.close()
 
@@ -229,7 +234,7 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
             try:
                 reached.append(out.get(timeout=900))
             except queue.Empty:  # a client process died: it reached nothing
-                reached.append((0, 0, 0, 0, 0, 0))
+                reached.append((0, 0, 0, 0, 0, 0, 0, 0))
         for process in (*workers, writer):
             process.join(60)
     complete = sum(r[0] for r in reached)
@@ -249,6 +254,9 @@ def soak(minutes: float, clients: int, procs: int, rate: float, rows: int,
                           f"{early[2]:+.1f} %", "", ""))
             table.append(("— DuckDB's allocated blocks in the stores (duckdb_memory())",
                           f"{data_growth / 1024:+.0f} MiB", "", "", ""))
+            arrow_growth = sum(r[7] - r[6] for r in reached) / 2**20
+            table.append(("— Arrow memory pool (live frames' columns)",
+                          f"{arrow_growth:+.0f} MiB", "", "", ""))
             objects = (sum(r[4] for r in reached), sum(r[5] for r in reached))
             table.append(("— Python objects (gc) in the client processes",
                           f"{objects[0]:,} -> {objects[1]:,}",
