@@ -410,6 +410,11 @@ class Store:
                 memtable.add(table, members, shown, existed)
                 changes.add_rows(table.name, list(fast), _own(table, shown))
                 changes.add_batches([v.batch_id for v in members])
+            if len(memtable) > LIMIT:  # one write bigger than the layer: out with it now
+                try:
+                    self.absorb()
+                except WriteError as err:  # the write is held; the next read tries again
+                    log.warning("absorbing a write of %d versions failed: %s", len(versions), err)
             return self._publish(changes.build())
 
     def absorb(self) -> None:
