@@ -11,13 +11,16 @@ A record is one write, whatever tables it touches (so a torn write never replays
 header (its length as ``u32``, then ``[[table, schema hash, bytes], ...]``) followed by one
 Arrow IPC stream per table, the versions in the store's history-source form. Replay stops at the
 first record that is cut short or fails its checksum (the tail a crash can leave) and drops it.
+The first record names the database the journal belongs to (header ``{"store": id}``, no
+streams): a journal found beside another database (its ``.duckdb`` file deleted or restored
+from a copy) is set aside as ``{journal}.stale-{ns}`` instead of being replayed into it.
 
 Example:
     >>> import tempfile, pyarrow as pa
     >>> path = tempfile.mkdtemp() + "/app.duckdb.journal"
-    >>> with Journal(path) as journal:
+    >>> with Journal(path, "db-1") as journal:
     ...     journal.append([("todos", "ab" * 32, pa.table({"x": [1, 2]}))])
-    >>> with Journal(path) as journal:
+    >>> with Journal(path, "db-1") as journal:
     ...     [(t, len(rows)) for record in journal.records() for t, _, rows in record]
     [('todos', 2)]
 """
@@ -28,6 +31,7 @@ import json
 import logging
 import os
 import struct
+import time
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +45,15 @@ _U32 = struct.Struct("<I")
 Part = tuple[str, str, pa.Table]  # table name, full schema hash, versions (history-source form)
 
 
+def _frame(payload: bytes) -> bytes:
+    return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def _owner_record(owner: str) -> bytes:
+    header = json.dumps({"store": owner}).encode()
+    return _frame(_U32.pack(len(header)) + header)
+
+
 def _encode(parts: Sequence[Part]) -> bytes:
     streams = []
     for _, _, table in parts:
@@ -50,13 +63,15 @@ def _encode(parts: Sequence[Part]) -> bytes:
         streams.append(sink.getvalue().to_pybytes())
     header = json.dumps([[name, schema_hash, len(stream)] for (name, schema_hash, _), stream
                          in zip(parts, streams, strict=True)]).encode()
-    payload = b"".join([_U32.pack(len(header)), header, *streams])
-    return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+    return _frame(b"".join([_U32.pack(len(header)), header, *streams]))
 
 
-def _decode(payload: bytes) -> list[Part]:
+def _decode(payload: bytes) -> list[Part] | str:
+    """A record's parts, or the id its owner record names."""
     (size,) = _U32.unpack_from(payload)
     header = json.loads(payload[4:4 + size])
+    if isinstance(header, dict):
+        return str(header["store"])
     parts: list[Part] = []
     at = 4 + size
     for name, schema_hash, length in header:
@@ -70,24 +85,38 @@ class Journal:
 
     Example:
         >>> import tempfile
-        >>> with Journal(tempfile.mkdtemp() + "/j") as journal:
+        >>> with Journal(tempfile.mkdtemp() + "/j", "db-1") as journal:
         ...     journal.records()
         []
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, owner: str) -> None:
         self.path = Path(path)
+        self._head = _owner_record(owner)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._broken: OSError | None = None
-        self._records, good = self._read()
-        if good < os.fstat(self._fd).st_size:
+        found, self._records, good = self._read()
+        size = os.fstat(self._fd).st_size
+        if size and found != owner:
+            aside = self.path.with_name(f"{self.path.name}.stale-{time.time_ns()}")
+            log.warning("journal %s belongs to another database (%s, not %s): set aside as %s",
+                        self.path, found, owner, aside.name)
+            os.close(self._fd)
+            os.replace(self.path, aside)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            self._records, good, size = [], 0, 0
+        if good < size:
             log.warning("journal %s: dropped a torn record at byte %d (a crash mid-write)",
                         self.path, good)
             os.ftruncate(self._fd, good)
-            os.fsync(self._fd)
+        if good == 0:
+            os.write(self._fd, self._head)
+        os.fsync(self._fd)
 
-    def _read(self) -> tuple[list[list[Part]], int]:
+    def _read(self) -> tuple[str | None, list[list[Part]], int]:
+        """The owner the journal names, its writes, and where its last whole record ends."""
         data = self.path.read_bytes()
+        owner: str | None = None
         records: list[list[Part]] = []
         at = 0
         while at + _HEAD.size <= len(data):
@@ -96,11 +125,17 @@ class Journal:
             if magic != MAGIC or len(payload) < length or zlib.crc32(payload) != crc:
                 break
             try:
-                records.append(_decode(payload))
+                record = _decode(payload)
             except (ValueError, KeyError, TypeError, struct.error, pa.ArrowException):
                 break
+            if isinstance(record, str) != (at == 0):
+                break  # the owner record comes first and only there
+            if isinstance(record, str):
+                owner = record
+            else:
+                records.append(record)
             at += _HEAD.size + length
-        return records, at
+        return owner, records, at
 
     def records(self) -> list[list[Part]]:
         """The writes the journal held when it was opened, oldest first."""
@@ -131,11 +166,11 @@ class Journal:
         """Make ``records`` the journal's whole content, atomically (a new file renamed over
         the old one): a crash leaves either the old journal or the new one."""
         if not records:
-            os.ftruncate(self._fd, 0)
+            os.ftruncate(self._fd, len(self._head))
             os.fsync(self._fd)
         else:
             fresh = self.path.with_name(self.path.name + ".new")
-            fresh.write_bytes(b"".join(_encode(parts) for parts in records))
+            fresh.write_bytes(b"".join([self._head, *(_encode(parts) for parts in records)]))
             with open(fresh, "rb+") as file:
                 os.fsync(file.fileno())
             os.replace(fresh, self.path)

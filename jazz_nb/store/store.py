@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,11 +151,21 @@ class Store:
             with self.lock:
                 self.register_schema(app)
                 if self._shared.key is not None and self._shared.journal is None:
-                    self._shared.journal = Journal(f"{path}.journal")
+                    self._shared.journal = Journal(f"{path}.journal", self._identity())
                     self._replay(self._shared.journal.records())
         except BaseException:
             self.close()
             raise
+
+    def _identity(self) -> str:
+        """The random id this database file was given on its first open (its journal's owner)."""
+        self._conn.execute("CREATE TABLE IF NOT EXISTS _jz_store (id VARCHAR NOT NULL)")
+        found = self._conn.execute("SELECT id FROM _jz_store").fetchall()
+        if found:
+            return str(found[0][0])
+        made = uuid.uuid4().hex
+        self._conn.execute("INSERT INTO _jz_store VALUES (?)", [made])
+        return made
 
     # -- connection ------------------------------------------------------------------------------
     @property

@@ -39,11 +39,13 @@ def _rows(store: Store) -> dict[str, str]:
 def test_writes_wait_in_the_journal_and_the_next_open_finds_them(tmp_path: Path) -> None:
     path = str(tmp_path / "app.duckdb")
     first = Store(APP, path)
+    journal = Path(f"{path}.journal")
+    empty = journal.stat().st_size  # the record naming the database it belongs to
     v = version(new_row_id(), batch(), data={"title": "kept"})
     first.write_local([v])
-    assert first.pending == 1 and Path(f"{path}.journal").stat().st_size > 0
+    assert first.pending == 1 and journal.stat().st_size > empty
     first.close()  # a clean close absorbs and empties the journal
-    assert Path(f"{path}.journal").stat().st_size == 0
+    assert journal.stat().st_size == empty
     with Store(APP, path) as second:
         assert _rows(second) == {v.row_id: "kept"}
 
@@ -52,6 +54,7 @@ def test_a_journal_is_replayed_once_whatever_duckdb_already_holds(tmp_path: Path
     path = str(tmp_path / "app.duckdb")
     journal = Path(f"{path}.journal")
     store = Store(APP, path)
+    head = journal.read_bytes()  # the record naming the database
     row = new_row_id()
     first = version(row, batch(), data={"title": "a"})
     store.write_local([first])
@@ -62,7 +65,7 @@ def test_a_journal_is_replayed_once_whatever_duckdb_already_holds(tmp_path: Path
     store.write_local([other])
     journal_now = journal.read_bytes()
     _crash(store)
-    journal.write_bytes(written + journal_now)  # as if the absorb died before emptying it
+    journal.write_bytes(written + journal_now[len(head):])  # as if the absorb died first
     with Store(APP, path) as reopened:
         assert _rows(reopened) == {row: "b", other.row_id: "c"}
         assert len(reopened.history("todos", row)) == 2
@@ -71,6 +74,7 @@ def test_a_journal_is_replayed_once_whatever_duckdb_already_holds(tmp_path: Path
 def test_a_torn_last_record_is_dropped_and_the_rest_replayed(tmp_path: Path) -> None:
     path = str(tmp_path / "app.duckdb")
     store = Store(APP, path)
+    head = Path(f"{path}.journal").read_bytes()  # the record naming the database
     kept = version(new_row_id(), batch(), data={"title": "kept"})
     store.write_local([kept])
     _crash(store)
@@ -78,20 +82,20 @@ def test_a_torn_last_record_is_dropped_and_the_rest_replayed(tmp_path: Path) -> 
         journal.write(b"JZJ1\xff\x00\x00\x00garbage")  # a record cut short by the crash
     with Store(APP, path) as reopened:
         assert _rows(reopened) == {kept.row_id: "kept"}
-    assert Path(f"{path}.journal").stat().st_size == 0
+    assert Path(f"{path}.journal").read_bytes() == head
 
 
 def test_journal_records_round_trip_and_stop_at_a_bad_checksum(tmp_path: Path) -> None:
     import pyarrow as pa
 
     path = tmp_path / "j"
-    with Journal(path) as journal:
+    with Journal(path, "db-1") as journal:
         journal.append([("a", "h1", pa.table({"x": [1]})), ("b", "h2", pa.table({"y": ["z"]}))])
         journal.append([("a", "h1", pa.table({"x": [2]}))])
     data = bytearray(path.read_bytes())
     data[-1] ^= 0xFF  # the second record's last byte
     path.write_bytes(bytes(data))
-    with Journal(path) as journal:
+    with Journal(path, "db-1") as journal:
         records = journal.records()
     assert [[(t, h, rows.to_pylist()) for t, h, rows in r] for r in records] == [
         [("a", "h1", [{"x": 1}]), ("b", "h2", [{"y": "z"}])]]
@@ -162,7 +166,7 @@ def test_stores_open_on_one_file_share_the_memtable_and_the_journal(tmp_path: Pa
     w = version(new_row_id(), batch(), data={"title": "through the second"})
     second.write_local([w])
     first.close()  # not the last: the journal stays open and keeps the second's write
-    assert Path(f"{path}.journal").stat().st_size > 0
+    assert Path(f"{path}.journal").stat().st_size > 100
     _crash(second)
     with Store(APP, path) as reopened:
         assert _rows(reopened) == {v.row_id: "through the first", w.row_id: "through the second"}
@@ -215,3 +219,17 @@ def test_writes_of_a_later_schema_wait_in_the_journal_and_keep_what_came_since(
         shown = third.current("notes", [row], schema_hash=old.schema_hash)
         assert shown[row].data == {"text": "of v1"}
         assert third.current("notes", [mine.row_id])[mine.row_id].data["text"] == "of v2"
+
+
+def test_a_journal_beside_another_database_is_set_aside_not_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "app.duckdb"
+    store = Store(APP, str(path))
+    store.write_local([version(new_row_id(), batch(), data={"title": "of the old file"})])
+    _crash(store)
+    for leftover in tmp_path.glob("app.duckdb*"):  # the database goes; its journal stays
+        if not leftover.name.endswith(".journal"):
+            leftover.unlink()
+    with Store(APP, str(path)) as fresh:
+        assert _rows(fresh) == {}
+    aside = list(tmp_path.glob("app.duckdb.journal.stale-*"))
+    assert len(aside) == 1 and b"of the old file" in aside[0].read_bytes()
