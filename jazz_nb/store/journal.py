@@ -45,6 +45,10 @@ _U32 = struct.Struct("<I")
 Part = tuple[str, str, pa.Table]  # table name, full schema hash, versions (history-source form)
 
 
+def _open_append(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+
+
 def _frame(payload: bytes) -> bytes:
     return _HEAD.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
@@ -93,7 +97,7 @@ class Journal:
     def __init__(self, path: str | Path, owner: str) -> None:
         self.path = Path(path)
         self._head = _owner_record(owner)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fd = _open_append(self.path)
         self._broken: OSError | None = None
         found, self._records, good = self._read()
         size = os.fstat(self._fd).st_size
@@ -103,7 +107,7 @@ class Journal:
                         self.path, found, owner, aside.name)
             os.close(self._fd)
             os.replace(self.path, aside)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fd = _open_append(self.path)
             self._records, good, size = [], 0, 0
         if good < size:
             log.warning("journal %s: dropped a torn record at byte %d (a crash mid-write)",
@@ -180,7 +184,7 @@ class Journal:
             finally:
                 os.close(folder)
             os.close(self._fd)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            self._fd = _open_append(self.path)
         self._records = []
 
     def close(self) -> None:

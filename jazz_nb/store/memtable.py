@@ -1,12 +1,12 @@
-"""The layer of recent row versions an in-memory store holds before DuckDB absorbs them.
+"""The layer of recent row versions a store holds before DuckDB absorbs them.
 
 A local write of new, linear versions (``Store.write_local``: ``db.insert``, the single-row
 successor of ``db.update``/``db.delete``, batches) is kept here instead of being written to DuckDB
 statement by statement: its versions (for history) and, per row, the entry the row shows now.
 Reads look here first for a row (``Store.current``); anything that reads DuckDB as a whole
 (queries, merges, history) has the store absorb the layer first, in one transaction of bulk
-statements per table. The layer holds at most ``LIMIT`` versions; the write that reaches it
-absorbs it.
+statements per table. The layer holds at most ``LIMIT`` versions: a write that would overfill it
+absorbs it first. A file store also journals what the layer holds (``store/journal.py``).
 
 Example:
     >>> from jazz_nb import s

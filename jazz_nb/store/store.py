@@ -356,8 +356,9 @@ class Store:
         """Store row versions and update the visible rows, all or nothing, in one transaction.
 
         A version already stored (same row id and batch id) changes nothing. ``fresh=True``
-        promises new versions whose parents are their row's current frontier (the local write
-        path), which skips the look-ups that make re-applies and out-of-order arrivals safe.
+        promises new versions whose parents are their row's current frontier (rows a server
+        just created, a server's linear batches), which skips the look-ups that make re-applies
+        and out-of-order arrivals safe.
 
         Example:
             >>> from jazz_nb import s

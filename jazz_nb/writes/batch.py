@@ -2,9 +2,9 @@
 
 ``with db.batch() as b:`` publishes every staged write at once when the block ends (nothing if it
 raises). On a db without a session, its updates, upserts, deletes and explicit-id inserts are
-checked against the store at commit, with one read per table for all of them (the rows are taken
-out of the visible table in the commit's own transaction and written back as their new versions:
-``Store.rewrite``), so a 1,000-row batch costs a handful of DuckDB statements; their arguments are
+checked against the store at commit, with one read per table for all of them (``Store.current``:
+the memtable first, then one DuckDB query), and the new versions go to the memtable like any
+local write, so a 1,000-row batch costs a handful of DuckDB statements; their arguments are
 validated at once, a missing row is reported at commit. Under a session every write is read and
 checked against the permissions as it is staged, so a denied write raises at the call.
 ``with db.transaction() as tx:`` is optimistic: rows are read as each write is staged, and at
