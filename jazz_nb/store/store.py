@@ -720,10 +720,16 @@ class Store:
         elif inserts.records:
             with self._source(SOURCE, inserts.arrow(table)):
                 self._conn.execute(table.insert_visible_sql(None))
+        # Rows change by delete + insert, never UPDATE: an in-memory DuckDB table keeps ~100 B
+        # for every UPDATE of a row with a list column (here _jz_frontier) and never frees it;
+        # a deleted row's space is reused. It also beats UPDATE's cost per column on big writes.
         if 0 < len(updates.records) <= SMALL:
-            for record in updates.records:
-                self._conn.execute(table.update_visible_sql(), table.update_params(record))
-        elif updates.records:  # delete + insert: DuckDB's UPDATE costs per column and row
+            marks = ", ".join(["CAST(? AS UUID)"] * len(updates.records))
+            self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN ({marks})",
+                               [r.row_id for r in updates.records])
+            self._conn.execute(table.insert_visible_sql(len(updates.records)),
+                               table.visible_params(updates.records))
+        elif updates.records:
             with self._source(SOURCE, updates.arrow(table)):
                 self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN "
                                    f"(SELECT CAST(_jz_row_id AS UUID) FROM {SOURCE})")

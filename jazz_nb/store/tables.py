@@ -178,19 +178,6 @@ class PhysicalTable:
         return (head + f"SELECT CAST({SOURCE}._jz_row_id AS UUID), "
                 + ", ".join(self._visible_from_source) + f" FROM {SOURCE}")
 
-    def update_visible_sql(self) -> str:
-        """Overwrite one existing visible row from parameters (``update_params``).
-
-        Example:
-            >>> from jazz_nb import s
-            >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
-            >>> t.update_visible_sql().endswith("WHERE id = CAST(? AS UUID)")
-            True
-        """
-        sets = zip(self._visible_targets, self._visible_values, strict=True)
-        return (f"UPDATE {self.visible} SET " + ", ".join(f"{t} = {e}" for t, e in sets)
-                + " WHERE id = CAST(? AS UUID)")
-
     @cached_property
     def _history_reads(self) -> str:
         reads = [lay.read_expr(q, ty) for q, ty in zip(self._user, self._types, strict=True)]
@@ -267,19 +254,6 @@ class PhysicalTable:
             out += [r.created_by, r.created_at, r.updated_by, r.updated_at, r.batch_id,
                     _frontier(r), r.delete_kind, r.tier]
         return out
-
-    def update_params(self, record: Record) -> list[Any]:
-        """Parameters of ``update_visible_sql()`` for one record.
-
-        Example:
-            >>> from jazz_nb import s
-            >>> t = PhysicalTable("todos", s.table(title=s.string()), "ab" * 32, True)
-            >>> v = RowVersion("todos", "r", "b" * 32, (), 2, "me", 1, "me", {"title": "x"})
-            >>> t.update_params(v)[-1]
-            'r'
-        """
-        row = self.visible_params([record])
-        return [*row[1:], row[0]]
 
     def arrow(self, records: Sequence[Record]) -> pa.Table:
         """The Arrow source of ``records`` (versions or visible rows), explicitly typed.
