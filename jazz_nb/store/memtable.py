@@ -5,7 +5,8 @@ successor of ``db.update``/``db.delete``, batches) is kept here instead of being
 statement by statement: its versions (for history) and, per row, the entry the row shows now.
 Reads look here first for a row (``Store.current``); anything that reads DuckDB as a whole
 (queries, merges, history) has the store absorb the layer first, in one transaction of bulk
-statements per table. The layer holds at most ``LIMIT`` versions: a write that would overfill it
+statements per table. The layer holds at most ``LIMIT`` versions, none older than ``MAX_AGE``
+seconds: a write that would overfill it, or that finds its oldest version older than that,
 absorbs it first. A file store also journals what the layer holds (``store/journal.py``).
 
 Example:
@@ -21,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +30,8 @@ from jazz_nb.store.tables import PhysicalTable
 from jazz_nb.store.versions import RowVersion, VisibleRow
 
 LIMIT = 4096  # versions held before a write absorbs them (bounds the layer's memory)
+MAX_AGE = 1.0  # seconds a version waits before the next write absorbs it (a steady trickle of
+# writes, such as a client's deliveries, keeps the layer small instead of filling it)
 Key = tuple[str, str]  # (table name, full schema hash)
 
 
@@ -67,9 +71,14 @@ class Memtable:
     def __init__(self) -> None:
         self._layers: dict[Key, TableLayer] = {}
         self._size = 0
+        self._since = 0.0  # time.monotonic() of the oldest version held
 
     def __len__(self) -> int:
         return self._size
+
+    def age(self) -> float:
+        """Seconds since the oldest version held was added (0 when empty)."""
+        return time.monotonic() - self._since if self._size else 0.0
 
     def add(self, table: PhysicalTable, versions: Sequence[RowVersion],
             shown: Mapping[str, RowVersion], existed: Collection[str]) -> None:
@@ -79,6 +88,8 @@ class Memtable:
         layer = self._layers.get(key)
         if layer is None:
             layer = self._layers[key] = TableLayer(table)
+        if not self._size:
+            self._since = time.monotonic()
         layer.versions.extend(versions)
         for row_id, version in shown.items():
             if row_id not in layer.shown and row_id in existed:

@@ -42,7 +42,7 @@ from jazz_nb.schema.app import App
 from jazz_nb.store import shared
 from jazz_nb.store.changes import ChangeCollector, ChangeSet
 from jazz_nb.store.journal import Journal, Part
-from jazz_nb.store.memtable import LIMIT
+from jazz_nb.store.memtable import LIMIT, MAX_AGE
 from jazz_nb.store.merge import visible_preview
 from jazz_nb.store.tables import SMALL, SOURCE, PhysicalTable, Record
 from jazz_nb.store.versions import VISIBLE_STATES, RowState, RowVersion, VisibleRow
@@ -399,6 +399,48 @@ class Store:
             >>> store.current("todos", [row])[row].data  # from the memtable
             {'title': 'x'}
         """
+        return self._hold(versions, journal=True)
+
+    def deliver(self, versions: Sequence[RowVersion]) -> ChangeSet:
+        """Store versions a server sent. When each one is visible and extends its row's current
+        frontier exactly (a new row: no parents and no entry here), they wait in the memtable
+        like local writes (not journaled: a server sends again what a crash lost); otherwise
+        they go through ``apply``, which drops the ones stored already and merges the rest.
+
+        Example:
+            >>> from jazz_nb import s
+            >>> store = Store(s.define_app({"todos": s.table(title=s.string())}))
+            >>> row = "01900000-0000-7000-8000-000000000001"
+            >>> v = RowVersion("todos", row, "ab" * 16, (), 1, "me", 1, "me", {"title": "x"})
+            >>> store.deliver([v]).tables
+            {'todos': ('01900000-0000-7000-8000-000000000001',)}
+            >>> store.pending
+            1
+            >>> store.deliver([v])  # the same version again: apply finds it stored
+            ChangeSet(tables={}, batch_ids=())
+        """
+        if not versions:
+            return ChangeSet()
+        with self.lock:
+            if self._extend_frontiers(versions):
+                return self._hold(versions, journal=False)
+            return self.apply(versions)
+
+    def _extend_frontiers(self, versions: Sequence[RowVersion]) -> bool:
+        """Whether every version is visible and, in order, extends its row's current frontier."""
+        for (name, schema_hash), members in _by_table(versions).items():
+            if any(not v.is_visible for v in members):
+                return False
+            shown = self.current(name, [v.row_id for v in members], schema_hash=schema_hash)
+            tips = {row: frozenset(entry.frontier) for row, entry in shown.items()}
+            for v in members:
+                if frozenset(v.parents) != tips.get(v.row_id, frozenset()):
+                    return False
+                tips[v.row_id] = frozenset((v.batch_id,))
+        return True
+
+    def _hold(self, versions: Sequence[RowVersion], *, journal: bool) -> ChangeSet:
+        """Put new linear versions in the memtable (and the journal of a file store if asked)."""
         if not versions:
             return ChangeSet()
         memtable = self._memtable
@@ -406,15 +448,15 @@ class Store:
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
-            if len(memtable) + len(versions) > LIMIT:
+            if len(memtable) + len(versions) > LIMIT or memtable.age() > MAX_AGE:
                 self.absorb()  # a full layer is written out before, so a failure stores nothing
-            journal = self._shared.journal
-            if journal is not None:
+            log_file = self._shared.journal if journal else None
+            if log_file is not None:
                 parts = []
                 for key, members in groups.items():
                     with _storage_errors(tables[key], len(members)):
                         parts.append((key[0], tables[key].schema_hash, tables[key].arrow(members)))
-                journal.append(parts)
+                log_file.append(parts)
             for key, members in groups.items():
                 table = tables[key]
                 fast, existed = _fast_forward(members)

@@ -1,15 +1,16 @@
 """Applying row versions from the server to the local store, fast when there are many.
 
-Small segments become ``RowVersion``s and go through ``store.apply`` (``fresh=True`` for
-segments the server marks fresh: rows it just created, which extend nothing here). Larger fresh
+Small segments become ``RowVersion``s and go through ``store.deliver``: versions that extend
+their row's current frontier (the usual case: a row another peer just wrote or changed) wait in
+the store's memtable like local writes, the rest are merged by ``store.apply``. Larger fresh
 segments and big ones (an initial fill, a re-subscription) whose versions are all parentless
 first versions of rows this store has none of (one semi-join checks) are inserted straight from
 Arrow with the store's own statements; up to ``RECORDS_MAX_ROWS`` rows, the published
 ``ChangeSet`` carries their records, so plain live queries re-evaluate them in memory. Other big
 segments are classified in DuckDB first (``jazz_nb.store.incoming``): versions already stored
 are dropped, versions of rows never seen here that are their row's only, parentless version are
-inserted straight from Arrow, and the rest go through ``store.apply`` (which merges). Either way
-the store publishes a ``ChangeSet``, so live queries follow.
+inserted straight from Arrow, and the rest are delivered as above. Either way the store
+publishes a ``ChangeSet``, so live queries follow.
 
 Example:
     >>> # apply_segments(db.store, app, segments)
@@ -56,13 +57,8 @@ def apply_segments(store: Store, apps: App | Mapping[str, App],
             rest += _bulk(store, app, segment)
         else:
             rest += segment_versions(segment, app.table(segment.table), store.app.schema_hash)
-    if few:
-        try:
-            store.apply(few, fresh=True)
-        except WriteError:  # we had one after all (a duplicate delivery): merge instead
-            rest = few + rest
-    if rest:
-        store.apply(rest)
+    if few or rest:
+        store.deliver(few + rest)
 
 
 def _merged(segments: Sequence[Segment]) -> list[Segment]:

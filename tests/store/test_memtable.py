@@ -66,6 +66,29 @@ def test_the_memtable_and_write_through_store_the_same_tables() -> None:
     assert _tables(held) == _tables(through)
 
 
+def test_deliveries_that_extend_a_row_wait_in_the_memtable_and_the_rest_merge(
+        store: Store) -> None:
+    row = new_row_id()
+    mine = version(row, batch(), at=2, data={"title": "mine"})
+    store.write_local([mine])
+    theirs = version(row, batch(), (mine.batch_id,), at=3, data={"title": "theirs"})
+    store.deliver([theirs])  # extends the local write still in the memtable: held too
+    assert store.pending == 2
+    assert store.current("todos", [row])[row].data["title"] == "theirs"
+    store.absorb()
+    assert store.deliver([theirs]).batch_ids == ()  # stored already: nothing changes
+    assert store.pending == 0
+    rival = version(row, batch(), (mine.batch_id,), at=4, data={"title": "mine", "done": True})
+    store.deliver([rival])  # concurrent with "theirs": merged in DuckDB, not held
+    assert store.pending == 0
+    merged = store.current("todos", [row])[row]
+    assert merged.data["title"] == "theirs" and merged.data["done"] is True
+    assert set(merged.frontier) == {theirs.batch_id, rival.batch_id}
+    staged = version(new_row_id(), batch(), state="StagingPending")
+    store.deliver([staged])  # not visible: apply stores it, the memtable never holds it
+    assert store.pending == 0 and store.current("todos", [staged.row_id]) == {}
+
+
 def test_a_write_that_would_overfill_the_memtable_absorbs_it_first(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "LIMIT", 5)
@@ -74,6 +97,15 @@ def test_a_write_that_would_overfill_the_memtable_absorbs_it_first(
     store.write_local([version(new_row_id(), batch())])
     assert store.pending == 1  # the five went to DuckDB first, then the sixth was held
     assert len(_tables(store)[1]) == 6 and store.pending == 0
+
+
+def test_a_write_that_finds_the_memtable_stale_absorbs_it_first(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "MAX_AGE", 0.0)
+    store.write_local([version(new_row_id(), batch())])
+    assert store.pending == 1
+    store.write_local([version(new_row_id(), batch())])  # the first one is older than 0 s
+    assert store.pending == 1
 
 
 def test_an_absorb_interrupted_after_its_commit_is_finished_on_the_next_read(

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from jazz_nb.store.layout import history_table, visible_table
@@ -121,6 +121,28 @@ def test_every_arrival_order_converges_to_visible_preview(
     for store in stores:
         store.set_batch_state(fate, state, tier)  # type: ignore[arg-type]
     _assert_converged(stores, [_with_fate(v, fate, state, tier) for v in versions])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_deliveries_through_the_memtable_converge_like_apply(
+        stores: list[Store], data: st.DataObject) -> None:
+    """``deliver`` holds versions that extend their row's frontier in the memtable and merges
+    the rest; mixed with ``apply`` and absorbs at any point, every order (also the causal one,
+    where the memtable takes most) converges."""
+    versions = data.draw(histories())
+    for store in stores:
+        _empty(store)
+        causal = data.draw(st.booleans())  # the order they were written in
+        for chunk in [versions] if causal else data.draw(arrival(versions)):
+            if data.draw(st.booleans()):
+                store.deliver(chunk)
+                event(f"memtable held versions: {store.pending > 0}")
+            else:
+                store.apply(chunk)
+            if data.draw(st.booleans()):
+                store.absorb()
+    _assert_converged(stores, versions)
 
 
 def _with_fate(v: RowVersion, batch_id: str, state: str, tier: int | None) -> RowVersion:
