@@ -72,6 +72,7 @@ class Memtable:
         self._layers: dict[Key, TableLayer] = {}
         self._size = 0
         self._since = 0.0  # time.monotonic() of the oldest version held
+        self.unjournaled = False  # holds versions a file store's journal does not have
 
     def __len__(self) -> int:
         return self._size
@@ -110,4 +111,4 @@ class Memtable:
 
     def clear(self) -> None:
         """Forget every pending write (DuckDB holds them now)."""
-        self._layers, self._size = {}, 0
+        self._layers, self._size, self.unjournaled = {}, 0, False

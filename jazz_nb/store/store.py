@@ -405,7 +405,8 @@ class Store:
         """Store versions a server sent. When each one is visible and extends its row's current
         frontier exactly (a new row: no parents and no entry here), they wait in the memtable
         like local writes (not journaled: a server sends again what a crash lost); otherwise
-        they go through ``apply``, which drops the ones stored already and merges the rest.
+        they go through ``apply``, which drops the ones stored already and merges the rest. A file
+        store absorbs them before it journals a local write that may build on them.
 
         Example:
             >>> from jazz_nb import s
@@ -448,9 +449,15 @@ class Store:
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
-            if len(memtable) + len(versions) > LIMIT or memtable.age() > MAX_AGE:
-                self.absorb()  # a full layer is written out before, so a failure stores nothing
             log_file = self._shared.journal if journal else None
+            if len(memtable) + len(versions) > LIMIT or memtable.age() > MAX_AGE or (
+                    log_file is not None and memtable.unjournaled):
+                # a full layer is written out before, so a failure stores nothing; so are
+                # deliveries the journal lacks, which a journaled write may build on (replayed
+                # without them, it would show as concurrent with their parents)
+                self.absorb()
+            if not journal and self._shared.journal is not None:
+                memtable.unjournaled = True
             if log_file is not None:
                 parts = []
                 for key, members in groups.items():

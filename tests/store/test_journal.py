@@ -50,6 +50,27 @@ def test_writes_wait_in_the_journal_and_the_next_open_finds_them(tmp_path: Path)
         assert _rows(second) == {v.row_id: "kept"}
 
 
+def test_a_local_write_on_a_delivery_survives_a_crash_with_its_parent(tmp_path: Path) -> None:
+    """Deliveries are not journaled; a journaled write that builds on one has it absorbed first,
+    so a replay never shows the write as concurrent with the delivery's parent."""
+    path = str(tmp_path / "app.duckdb")
+    first = Store(APP, path)
+    row = new_row_id()
+    base = version(row, batch(), at=1, data={"title": "base"})
+    first.apply([base])
+    delivered = version(row, batch(), (base.batch_id,), at=2, data={"title": "theirs"})
+    first.deliver([delivered])
+    assert first.pending == 1  # held, not journaled
+    mine = first.write_successor("todos", row, {"title": "mine"}, batch_id=batch(),
+                                 author="me", updated_at=3)
+    assert mine is not None and mine.parents == (delivered.batch_id,)
+    assert first.pending == 1  # the delivery went to DuckDB before the write was journaled
+    _crash(first)
+    with Store(APP, path) as second:
+        shown = second.current("todos", [row])[row]
+        assert shown.frontier == (mine.batch_id,) and shown.data["title"] == "mine"
+
+
 def test_a_journal_is_replayed_once_whatever_duckdb_already_holds(tmp_path: Path) -> None:
     path = str(tmp_path / "app.duckdb")
     journal = Path(f"{path}.journal")
