@@ -399,7 +399,7 @@ class Store:
             >>> store.current("todos", [row])[row].data  # from the memtable
             {'title': 'x'}
         """
-        return self._hold(versions, journal=True)
+        return self._hold(versions, journaled=True)
 
     def deliver(self, versions: Sequence[RowVersion]) -> ChangeSet:
         """Store versions a server sent. When each one is visible and extends its row's current
@@ -424,7 +424,7 @@ class Store:
             return ChangeSet()
         with self.lock:
             if self._extend_frontiers(versions):
-                return self._hold(versions, journal=False)
+                return self._hold(versions, journaled=False)
             return self.apply(versions)
 
     def _extend_frontiers(self, versions: Sequence[RowVersion]) -> bool:
@@ -440,7 +440,7 @@ class Store:
                 tips[v.row_id] = frozenset((v.batch_id,))
         return True
 
-    def _hold(self, versions: Sequence[RowVersion], *, journal: bool) -> ChangeSet:
+    def _hold(self, versions: Sequence[RowVersion], *, journaled: bool) -> ChangeSet:
         """Put new linear versions in the memtable (and the journal of a file store if asked)."""
         if not versions:
             return ChangeSet()
@@ -449,14 +449,15 @@ class Store:
         tables = {key: self.physical(*key, WriteError) for key in groups}
         changes = ChangeCollector()
         with self.lock:
-            log_file = self._shared.journal if journal else None
+            store_journal = self._shared.journal
+            log_file = store_journal if journaled else None
             if len(memtable) + len(versions) > LIMIT or memtable.age() > MAX_AGE or (
                     log_file is not None and memtable.unjournaled):
                 # a full layer is written out before, so a failure stores nothing; so are
                 # deliveries the journal lacks, which a journaled write may build on (replayed
                 # without them, it would show as concurrent with their parents)
                 self.absorb()
-            if not journal and self._shared.journal is not None:
+            if log_file is None and store_journal is not None:
                 memtable.unjournaled = True
             if log_file is not None:
                 parts = []
@@ -773,9 +774,7 @@ class Store:
         # for every UPDATE of a row with a list column (here _jz_frontier) and never frees it;
         # a deleted row's space is reused. It also beats UPDATE's cost per column on big writes.
         if 0 < len(updates.records) <= SMALL:
-            marks = ", ".join(["CAST(? AS UUID)"] * len(updates.records))
-            self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN ({marks})",
-                               [r.row_id for r in updates.records])
+            self._delete_visible(table, [r.row_id for r in updates.records])
             self._conn.execute(table.insert_visible_sql(len(updates.records)),
                                table.visible_params(updates.records))
         elif updates.records:
@@ -783,8 +782,11 @@ class Store:
                 self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN "
                                    f"(SELECT CAST(_jz_row_id AS UUID) FROM {SOURCE})")
                 self._conn.execute(table.insert_visible_sql(None))
-        for start in range(0, len(deletes), MAX_ID_PARAMS):
-            chunk = deletes[start:start + MAX_ID_PARAMS]
+        self._delete_visible(table, deletes)
+
+    def _delete_visible(self, table: PhysicalTable, row_ids: list[str]) -> None:
+        for start in range(0, len(row_ids), MAX_ID_PARAMS):
+            chunk = row_ids[start:start + MAX_ID_PARAMS]
             marks = ", ".join(["CAST(? AS UUID)"] * len(chunk))
             self._conn.execute(f"DELETE FROM {table.visible} WHERE id IN ({marks})", chunk)
 

@@ -45,20 +45,18 @@ def apply_segments(store: Store, apps: App | Mapping[str, App],
         >>> # apply_segments(db.store, app, decode_frame(data, {app.schema_hash: app})[1])
     """
     by_hash = {apps.schema_hash: apps} if isinstance(apps, App) else apps
-    few: list[RowVersion] = []  # fresh rows, too few for an Arrow round trip
-    rest: list[RowVersion] = []
+    versions: list[RowVersion] = []
     for segment in _merged(segments):
         app = by_hash[segment.schema_hash]
-        if segment.fresh and segment.rows.num_rows <= SMALL:
-            few += segment_versions(segment, app.table(segment.table), store.app.schema_hash)
-        elif segment.fresh and _insert_new(store, segment, segment.rows):
+        small = segment.rows.num_rows <= SMALL  # too few rows for an Arrow round trip
+        if segment.fresh and not small and _insert_new(store, segment, segment.rows):
             continue  # rows the server just created: nothing to look up or merge
-        elif segment.rows.num_rows >= BULK_MIN_ROWS:
-            rest += _bulk(store, app, segment)
+        if segment.rows.num_rows >= BULK_MIN_ROWS:
+            versions += _bulk(store, app, segment)
         else:
-            rest += segment_versions(segment, app.table(segment.table), store.app.schema_hash)
-    if few or rest:
-        store.deliver(few + rest)
+            versions += segment_versions(segment, app.table(segment.table),
+                                         store.app.schema_hash)
+    store.deliver(versions)
 
 
 def _merged(segments: Sequence[Segment]) -> list[Segment]:
